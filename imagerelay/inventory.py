@@ -1,0 +1,168 @@
+"""The inventory: tier-0 settings plus every target a release distributes to."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+StorageAccountName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9]{3,24}$",
+        description="Storage account name: 3-24 lowercase letters and digits.",
+    ),
+]
+ContainerName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9](-?[a-z0-9])+$", min_length=3, max_length=63,
+        description="Blob container name: 3-63 lowercase letters, digits and dashes.",
+    ),
+]
+SubscriptionId = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
+        description="Azure subscription id (a GUID).",
+    ),
+]
+Region = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9]+$",
+        description="Azure region name as ARM spells it, e.g. westeurope.",
+    ),
+]
+ResourceGroupName = Annotated[
+    str,
+    Field(
+        pattern=r"^[-\w._()]{0,89}[-\w_()]$",
+        description="Resource group name: up to 90 letters, digits, . _ - ( ).",
+    ),
+]
+
+
+class InventoryError(ValueError):
+    """The inventory file cannot be used; the message names the field and the fix."""
+
+
+class Tier0(BaseModel):
+    """Where the golden VHD is uploaded and where tier-1 copies are made."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subscription_id: SubscriptionId
+    region: Region
+    resource_group: ResourceGroupName
+    storage_account: StorageAccountName
+    container: ContainerName = "golden"
+    tier1_copies: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Copies of the VHD inside tier-0 that tier-2 copies read from.",
+    )
+
+
+class Target(BaseModel):
+    """One place a release delivers a managed image to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subscription_id: SubscriptionId
+    region: Region
+    storage_account: StorageAccountName
+    storage_resource_group: ResourceGroupName | None = Field(
+        default=None,
+        description="Resource group of the storage account; the image group if unset.",
+    )
+    container: ContainerName = "vhds"
+    image_resource_group: ResourceGroupName
+    enabled: bool = True
+
+    @property
+    def account_resource_group(self) -> str:
+        return self.storage_resource_group or self.image_resource_group
+
+    @property
+    def key(self) -> str:
+        """A stable id for this target, safe as an Azure Table row key."""
+        return f"{self.subscription_id}_{self.region}_{self.storage_account}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.subscription_id[:8]}/{self.region}/{self.storage_account}"
+
+
+class Inventory(BaseModel):
+    """Tier-0 settings and the targets of every release."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tier0: Tier0
+    targets: list[Target] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _targets_are_unique(self) -> Inventory:
+        seen: set[str] = set()
+        for index, target in enumerate(self.targets):
+            if target.key in seen:
+                raise ValueError(
+                    f"targets[{index}] repeats subscription {target.subscription_id}, "
+                    f"region {target.region} and account {target.storage_account}; "
+                    "remove the duplicate"
+                )
+            seen.add(target.key)
+        return self
+
+    @property
+    def enabled_targets(self) -> list[Target]:
+        return [target for target in self.targets if target.enabled]
+
+    @property
+    def storage_accounts(self) -> list[str]:
+        names = [self.tier0.storage_account]
+        names += [t.storage_account for t in self.targets]
+        return list(dict.fromkeys(names))
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = re.sub(r"^Value error, ", "", item["msg"])
+        lines.append(f"{where}: {message}")
+    return "; ".join(lines)
+
+
+def parse_inventory(text: str, source: str = "inventory") -> Inventory:
+    """Validate inventory YAML text, raising InventoryError naming each bad field."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InventoryError(f"{source} is not valid YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InventoryError(
+            f"{source} must be a mapping with 'tier0' and 'targets' keys"
+        )
+    try:
+        return Inventory.model_validate(document)
+    except ValidationError as exc:
+        raise InventoryError(f"{source} is invalid: {_describe(exc)}") from None
+
+
+def load_inventory(path: Path | str) -> Inventory:
+    """Read and validate an inventory file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InventoryError(
+            f"cannot read inventory {path}: {exc.strerror}; "
+            "pass --inventory or set IMAGERELAY_INVENTORY"
+        ) from None
+    return parse_inventory(text, source=str(path))

@@ -1,0 +1,63 @@
+"""Every name a release creates, derived from the release id and the inventory."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+RELEASE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._-]{0,39}$"
+IMAGE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,78}[A-Za-z0-9_]$|^[A-Za-z0-9]$"
+METADATA_PREFIX = "imagerelay_"
+
+
+class NamingError(ValueError):
+    """A release id or image name Azure or Prefect would refuse."""
+
+
+def check_release(release: str) -> str:
+    if not re.match(RELEASE_PATTERN, release):
+        raise NamingError(
+            f"release id {release!r} is invalid: use 1-40 letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit (e.g. 2026.12); quote it in "
+            "`--param release='\"2026.12\"'`"
+        )
+    return release
+
+
+def check_image_name(name: str) -> str:
+    if not re.match(IMAGE_NAME_PATTERN, name):
+        raise NamingError(
+            f"image name {name!r} is invalid: Azure image names are 1-80 letters, "
+            "digits, '_', '.' or '-', start with a letter or digit and end with a "
+            "letter, digit or '_'"
+        )
+    return name
+
+
+def upload_blob_name(release: str, filename: str) -> str:
+    """Where `imagerelay upload` puts a VHD in the tier-0 container."""
+    stem = PurePosixPath(filename).name
+    if not stem.lower().endswith(".vhd"):
+        stem += ".vhd"
+    return f"uploads/{check_release(release)}/{stem}"
+
+
+def tier1_blob_name(release: str, image_name: str, index: int) -> str:
+    """The index-th tier-1 copy of a release's VHD, inside the tier-0 container."""
+    return f"tier1/{release}/{image_name}-{index:02d}.vhd"
+
+
+def tier2_blob_name(release: str, image_name: str) -> str:
+    """The VHD a target's image is made from, inside the target's container."""
+    return f"{release}/{image_name}.vhd"
+
+
+def managed_image_name(release: str, image_name: str) -> str:
+    """The managed image a release creates in every target."""
+    return check_image_name(f"{image_name}-{release}")
+
+
+def artifact_key(release: str, kind: str) -> str:
+    """Prefect artifact keys allow only lowercase letters, digits and dashes."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", f"release-{release}-{kind}".lower())
+    return re.sub(r"-{2,}", "-", slug).strip("-")
