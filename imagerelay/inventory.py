@@ -19,7 +19,9 @@ StorageAccountName = Annotated[
 ContainerName = Annotated[
     str,
     Field(
-        pattern=r"^[a-z0-9](-?[a-z0-9])+$", min_length=3, max_length=63,
+        pattern=r"^[a-z0-9](-?[a-z0-9])+$",
+        min_length=3,
+        max_length=63,
         description="Blob container name: 3-63 lowercase letters, digits and dashes.",
     ),
 ]

@@ -52,9 +52,13 @@ def tier2_blob_name(release: str, image_name: str) -> str:
     return f"{release}/{image_name}.vhd"
 
 
-def managed_image_name(release: str, image_name: str) -> str:
-    """The managed image a release creates in every target."""
-    return check_image_name(f"{image_name}-{release}")
+def managed_image_name(release: str, image_name: str, region: str) -> str:
+    """The managed image a release creates in a target.
+
+    The region is part of the name because one resource group may hold the images
+    of several regions, and names are unique per resource group.
+    """
+    return check_image_name(f"{image_name}-{release}-{region}")
 
 
 def artifact_key(release: str, kind: str) -> str:

@@ -1,0 +1,1 @@
+"""A local stand-in for Azure Resource Manager's Microsoft.Compute images API."""

@@ -1,0 +1,73 @@
+"""`imagerelay stack up | down | status`: the local stack from the command line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from devstack import stack
+from devstack.processes import StackError
+from imagerelay.inventory import InventoryError
+
+app = typer.Typer(help="Run the local stack: Azurite, the ARM emulator, Prefect.")
+console = Console()
+
+StateDir = Annotated[
+    Path,
+    typer.Option(help="Folder holding the stack's data, logs and keys."),
+]
+
+
+@app.command()
+def up(
+    inventory: Annotated[
+        Path, typer.Option(help="Inventory whose accounts the stack serves.")
+    ] = Path("inventories/demo.yaml"),
+    state_dir: StateDir = stack.DEFAULT_STATE_DIR,
+    worker: Annotated[bool, typer.Option(help="Start a Prefect worker.")] = True,
+) -> None:
+    """Start the stack (each service only if it is not running yet)."""
+    started = time.monotonic()
+    try:
+        config = stack.up(state_dir, inventory, worker=worker)
+    except (StackError, InventoryError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"stack up in {time.monotonic() - started:.1f} s: "
+        f"{len(config.accounts)} storage accounts, Prefect UI "
+        f"{config.prefect_api_url[:-4]}"
+    )
+    _print_status(state_dir)
+
+
+@app.command()
+def down(state_dir: StateDir = stack.DEFAULT_STATE_DIR) -> None:
+    """Stop every service; data stays in the state folder for the next `up`."""
+    stopped = stack.down(state_dir)
+    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@app.command()
+def status(state_dir: StateDir = stack.DEFAULT_STATE_DIR) -> None:
+    """Show each service, its URL and whether it answers."""
+    if not _print_status(state_dir):
+        raise typer.Exit(1)
+
+
+def _print_status(state_dir: Path) -> bool:
+    rows = stack.status(state_dir)
+    if not rows:
+        console.print("no stack here; start one with `imagerelay stack up`")
+        return False
+    table = Table("service", "pid", "state", "url")
+    for row in rows:
+        state = "[green]up[/green]" if row.listening else "[red]down[/red]"
+        table.add_row(row.name, str(row.pid or "-"), state, row.url)
+    console.print(table)
+    return all(row.listening for row in rows)

@@ -1,0 +1,172 @@
+"""Managed images: their ARM JSON, their provisioning clock and their store."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from devstack.compute.image_request import ImageRequest
+from devstack.compute.state_files import read_json, write_json
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class Image:
+    """One Microsoft.Compute/images resource and when its operations finish."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    tags: dict[str, str]
+    os_type: str
+    os_state: str
+    blob_uri: str
+    caching: str
+    storage_account_type: str
+    hyper_v_generation: str
+    virtual_size: int
+    ready_at: float
+    deleted_at: float | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Case-insensitive identity, as ARM compares names."""
+        return (
+            self.subscription_id.lower(),
+            self.resource_group.lower(),
+            self.name.lower(),
+        )
+
+    @property
+    def resource_id(self) -> str:
+        """The ARM id of the image."""
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/"
+            f"{self.resource_group}/providers/Microsoft.Compute/images/{self.name}"
+        )
+
+    def provisioning_state(self, now: float) -> str:
+        """Creating until ready, Deleting while a delete runs, else Succeeded."""
+        if self.deleted_at is not None:
+            return "Deleting"
+        return "Creating" if now < self.ready_at else "Succeeded"
+
+    def body(self, now: float) -> dict[str, object]:
+        """The image as azure-mgmt-compute's Image model reads it."""
+        return {
+            "id": self.resource_id,
+            "name": self.name,
+            "type": "Microsoft.Compute/images",
+            "location": self.location,
+            "tags": self.tags,
+            "properties": {
+                "storageProfile": {
+                    "osDisk": {
+                        "osType": self.os_type,
+                        "osState": self.os_state,
+                        "blobUri": self.blob_uri,
+                        "caching": self.caching,
+                        "storageAccountType": self.storage_account_type,
+                        "diskSizeGB": math.ceil(self.virtual_size / GIB),
+                    },
+                    "dataDisks": [],
+                    "zoneResilient": False,
+                },
+                "provisioningState": self.provisioning_state(now),
+                "hyperVGeneration": self.hyper_v_generation,
+            },
+        }
+
+
+def image_from_request(
+    subscription_id: str,
+    resource_group: str,
+    name: str,
+    request: ImageRequest,
+    virtual_size: int,
+    ready_at: float,
+) -> Image:
+    """A new image resource for a validated request."""
+    return Image(
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        name=name,
+        location=request.location,
+        tags=request.tags,
+        os_type=request.os_type,
+        os_state=request.os_state,
+        blob_uri=request.blob_uri,
+        caching=request.caching,
+        storage_account_type=request.storage_account_type,
+        hyper_v_generation=request.hyper_v_generation,
+        virtual_size=virtual_size,
+        ready_at=ready_at,
+    )
+
+
+class ImageStore:
+    """All images, saved to <state_dir>/arm/images.json after every change."""
+
+    def __init__(self, path: Path, delete_seconds: float) -> None:
+        self._path = path
+        self._delete_seconds = delete_seconds
+        self._lock = threading.Lock()
+        self._images: dict[tuple[str, str, str], Image] = {}
+        for entry in read_json(path, []):
+            image = Image(**entry)
+            self._images[image.key] = image
+
+    def _purge(self, now: float) -> None:
+        gone = [
+            key
+            for key, image in self._images.items()
+            if image.deleted_at is not None
+            and now >= image.deleted_at + self._delete_seconds
+        ]
+        for key in gone:
+            del self._images[key]
+        if gone:
+            self._save()
+
+    def _save(self) -> None:
+        write_json(self._path, [asdict(image) for image in self._images.values()])
+
+    def get(self, subscription_id: str, resource_group: str, name: str) -> Image | None:
+        """The image, including one being deleted."""
+        key = (subscription_id.lower(), resource_group.lower(), name.lower())
+        with self._lock:
+            self._purge(time.time())
+            return self._images.get(key)
+
+    def list(self, subscription_id: str, resource_group: str | None) -> list[Image]:
+        """Images of a subscription, or of one resource group in it."""
+        with self._lock:
+            self._purge(time.time())
+            return [
+                image
+                for image in self._images.values()
+                if image.subscription_id.lower() == subscription_id.lower()
+                and (
+                    resource_group is None
+                    or image.resource_group.lower() == resource_group.lower()
+                )
+            ]
+
+    def put(self, image: Image) -> None:
+        """Create or replace the image."""
+        with self._lock:
+            self._images[image.key] = image
+            self._save()
+
+    def start_delete(self, image: Image, now: float) -> Image:
+        """Mark the image Deleting; it disappears delete_seconds later."""
+        deleting = replace(image, deleted_at=now)
+        with self._lock:
+            self._images[image.key] = deleting
+            self._save()
+        return deleting

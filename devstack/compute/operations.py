@@ -1,0 +1,90 @@
+"""Azure-AsyncOperation records: InProgress until their time, then Succeeded."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from devstack.compute.state_files import read_json, write_json
+
+KEEP_SECONDS = 3600.0
+
+
+def iso_time(epoch: float) -> str:
+    """ARM's timestamp format."""
+    moment = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One asynchronous operation of one subscription in one region."""
+
+    id: str
+    subscription_id: str
+    location: str
+    started_at: float
+    done_at: float
+
+    def url_path(self) -> str:
+        """The path the Azure-AsyncOperation header points at."""
+        return (
+            f"/subscriptions/{self.subscription_id}/providers/Microsoft.Compute/"
+            f"locations/{self.location}/operations/{self.id}"
+        )
+
+    def body(self, now: float) -> dict[str, object]:
+        """The operation status document the LRO poller reads."""
+        status: dict[str, object] = {
+            "name": self.id,
+            "startTime": iso_time(self.started_at),
+        }
+        if now < self.done_at:
+            status["status"] = "InProgress"
+        else:
+            status["status"] = "Succeeded"
+            status["endTime"] = iso_time(self.done_at)
+        return status
+
+
+class OperationLog:
+    """The operations of the last hour, kept in <state_dir>/arm/operations.json."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._operations = {
+            entry["id"]: Operation(**entry) for entry in read_json(path, [])
+        }
+
+    def start(self, subscription_id: str, location: str, seconds: float) -> Operation:
+        """Record an operation that succeeds after the given seconds."""
+        now = time.time()
+        operation = Operation(
+            id=str(uuid.uuid4()),
+            subscription_id=subscription_id,
+            location=location,
+            started_at=now,
+            done_at=now + seconds,
+        )
+        with self._lock:
+            self._operations = {
+                key: kept
+                for key, kept in self._operations.items()
+                if kept.done_at > now - KEEP_SECONDS
+            }
+            self._operations[operation.id] = operation
+            write_json(self._path, [asdict(kept) for kept in self._operations.values()])
+        return operation
+
+    def get(self, subscription_id: str, operation_id: str) -> Operation | None:
+        """The operation, if this subscription started it."""
+        with self._lock:
+            operation = self._operations.get(operation_id.lower())
+        if operation and operation.subscription_id.lower() == subscription_id.lower():
+            return operation
+        return None

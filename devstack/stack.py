@@ -1,0 +1,331 @@
+"""Start, stop and describe the local Azure + Prefect stack under one state folder."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import BlobServiceClient
+
+from devstack.config import STACK_FILE, StackConfig, accounts_from_inventory
+from devstack.processes import (
+    Service,
+    StackError,
+    free_port,
+    port_open,
+    wait_for_port,
+)
+from imagerelay.inventory import Inventory, load_inventory
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_STATE_DIR = PROJECT_ROOT / ".stack"
+WORK_POOL = "imagerelay"
+ENV_MARKER = "# Written by `imagerelay stack up`; removed by `imagerelay stack down`."
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+    url: str
+    listening: bool
+
+
+def up(
+    state_dir: Path,
+    inventory_path: Path,
+    *,
+    worker: bool = True,
+    env_file: Path | None = PROJECT_ROOT / ".env",
+) -> StackConfig:
+    """Start every service not yet running and make the stack ready for a release."""
+    state_dir = state_dir.resolve()
+    inventory = load_inventory(inventory_path)
+    config = _configure(state_dir, inventory)
+    env = service_env(config, inventory_path.resolve())
+
+    _start_azurite(config)
+    _start_arm(config, env)
+    _start_prefect_server(config, env)
+    _create_containers(config, inventory)
+    _register_blocks(config, inventory, env)
+    if env_file is not None:
+        write_env_file(env_file, env)
+    if worker:
+        _start_worker(config, env)
+    return config
+
+
+def down(state_dir: Path, env_file: Path | None = PROJECT_ROOT / ".env") -> list[str]:
+    """Stop every service of the stack; the state folder is kept for the next up."""
+    stopped = [name for name in SERVICES if Service(name, state_dir.resolve()).stop()]
+    if env_file is not None and _written_by_us(env_file):
+        env_file.unlink()
+    return stopped
+
+
+def status(state_dir: Path) -> list[ServiceStatus]:
+    """Each service with its pid, URL and whether it answers on its port."""
+    state_dir = state_dir.resolve()
+    if not (state_dir / STACK_FILE).exists():
+        return []
+    config = StackConfig.load(state_dir)
+    ports = {
+        "azurite": (config.blob_port, f"http://{config.host}:{config.blob_port}"),
+        "arm": (config.arm_port, config.arm_endpoint),
+        "prefect-server": (config.prefect_port, config.prefect_api_url[:-4]),
+        "worker": (None, f"work pool {WORK_POOL}"),
+    }
+    rows = []
+    for name in SERVICES:
+        port, url = ports[name]
+        pid = Service(name, state_dir).pid()
+        listening = pid is not None and (port is None or port_open(config.host, port))
+        rows.append(ServiceStatus(name, pid, url, listening))
+    return rows
+
+
+SERVICES = ("azurite", "arm", "prefect-server", "worker")
+
+
+def service_env(config: StackConfig, inventory_path: Path) -> dict[str, str]:
+    """Settings that point imagerelay, Prefect and azure-identity at this stack."""
+    tier0 = config.accounts[0]
+    keys = {account.name: account.key for account in config.accounts}
+    return {
+        "IMAGERELAY_INVENTORY": str(inventory_path),
+        "IMAGERELAY_TIER0_CONNECTION_STRING": config.connection_string(tier0.name),
+        "IMAGERELAY_BLOB_ENDPOINT": config.blob_endpoint,
+        "IMAGERELAY_TABLE_ENDPOINT": config.table_endpoint,
+        "IMAGERELAY_STORAGE_KEYS": json.dumps(keys),
+        "IMAGERELAY_ARM_ENDPOINT": config.arm_endpoint,
+        "IMAGERELAY_ARM_CA_BUNDLE": str(config.cert_path),
+        "IMAGERELAY_ARM_POLLING_INTERVAL": "1",
+        "IMAGERELAY_COPY_POLL_SECONDS": "1",
+        "IDENTITY_ENDPOINT": config.identity_endpoint,
+        "IDENTITY_HEADER": config.identity_header,
+        "PREFECT_API_URL": config.prefect_api_url,
+        "PREFECT_UI_URL": config.prefect_api_url[:-4],
+    }
+
+
+def write_env_file(path: Path, env: dict[str, str]) -> None:
+    """Write the stack's settings to .env, never replacing a file we did not write."""
+    if path.exists() and not _written_by_us(path):
+        raise StackError(
+            f"{path} exists and was not written by imagerelay; move it away or "
+            "merge these variables into it:\n"
+            + "\n".join(f"{name}=..." for name in env)
+        )
+    lines = [ENV_MARKER] + [f"{name}='{value}'" for name, value in env.items()]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+
+
+def _written_by_us(path: Path) -> bool:
+    return path.exists() and path.read_text().startswith(ENV_MARKER)
+
+
+def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
+    previous = None
+    if (state_dir / STACK_FILE).exists():
+        previous = StackConfig.load(state_dir)
+    if previous and Service("azurite", state_dir).pid() is not None:
+        wanted = set(inventory.storage_accounts)
+        if {a.name for a in previous.accounts} != wanted:
+            raise StackError(
+                "the running stack serves other storage accounts than this "
+                "inventory; run `imagerelay stack down` first"
+            )
+        return previous
+
+    old_keys = {a.name: a.key for a in previous.accounts} if previous else {}
+    keys = {
+        name: old_keys.get(name) or base64.b64encode(secrets.token_bytes(64)).decode()
+        for name in inventory.storage_accounts
+    }
+    accounts, groups = accounts_from_inventory(inventory, keys)
+
+    def port(name: str) -> int:
+        return free_port(preferred=getattr(previous, name, None))
+
+    config = StackConfig(
+        state_dir=state_dir,
+        blob_port=port("blob_port"),
+        queue_port=port("queue_port"),
+        table_port=port("table_port"),
+        arm_port=port("arm_port"),
+        identity_port=port("identity_port"),
+        identity_header=previous.identity_header if previous else secrets.token_hex(16),
+        prefect_port=port("prefect_port"),
+        accounts=accounts,
+        resource_groups=groups,
+    )
+    config.save()
+    return config
+
+
+def _start_azurite(config: StackConfig) -> None:
+    service = Service("azurite", config.state_dir)
+    if service.pid() is not None:
+        return
+    binary = PROJECT_ROOT / "node_modules" / ".bin" / "azurite"
+    if not binary.exists():
+        raise StackError("Azurite is not installed; run `npm ci` in the project root")
+    accounts = ";".join(f"{a.name}:{a.key}" for a in config.accounts)
+    env = {**os.environ, "AZURITE_ACCOUNTS": accounts}
+    location = config.state_dir / "azurite"
+    location.mkdir(parents=True, exist_ok=True)
+    service.start(
+        [
+            str(binary),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--location", str(location),
+            "--blobHost", config.host, "--blobPort", str(config.blob_port),
+            "--queueHost", config.host, "--queuePort", str(config.queue_port),
+            "--tableHost", config.host, "--tablePort", str(config.table_port),
+        ],
+        env,
+    )  # fmt: skip
+    for port in (config.blob_port, config.queue_port, config.table_port):
+        wait_for_port(service, config.host, port, timeout=30)
+
+
+def _start_arm(config: StackConfig, env: dict[str, str]) -> None:
+    service = Service("arm", config.state_dir)
+    if service.pid() is not None:
+        return
+    command = [
+        sys.executable, "-m", "devstack.compute", "--state-dir", str(config.state_dir)
+    ]  # fmt: skip
+    service.start(command, {**os.environ, **env}, cwd=PROJECT_ROOT)
+    wait_for_port(service, config.host, config.arm_port, timeout=30)
+    wait_for_port(service, config.host, config.identity_port, timeout=10)
+
+
+def _start_prefect_server(config: StackConfig, env: dict[str, str]) -> None:
+    service = Service("prefect-server", config.state_dir)
+    if service.pid() is None:
+        home = config.state_dir / "prefect"
+        home.mkdir(parents=True, exist_ok=True)
+        server_env = {
+            **os.environ,
+            **env,
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_DATABASE_CONNECTION_URL": (
+                f"sqlite+aiosqlite:///{home / 'prefect.db'}"
+            ),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+        }
+        command = [
+            sys.executable, "-m", "prefect", "server", "start",
+            "--host", config.host, "--port", str(config.prefect_port),
+        ]  # fmt: skip
+        service.start(command, server_env, cwd=PROJECT_ROOT)
+    _wait_for_prefect(service, config, timeout=120)
+
+
+def _wait_for_prefect(service: Service, config: StackConfig, timeout: float) -> None:
+    health = f"{config.prefect_api_url}/health"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(health, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if service.pid() is None:
+            raise StackError(
+                f"the Prefect server exited during start; {service.log_file} ends "
+                f"with:\n{service.tail()}"
+            )
+        time.sleep(0.5)
+    raise StackError(f"the Prefect server did not answer {health} in {timeout:.0f} s")
+
+
+def _create_containers(config: StackConfig, inventory: Inventory) -> None:
+    wanted = {(inventory.tier0.storage_account, inventory.tier0.container)}
+    wanted |= {(t.storage_account, t.container) for t in inventory.targets}
+    for account, container in sorted(wanted):
+        client = BlobServiceClient.from_connection_string(
+            config.connection_string(account)
+        )
+        with contextlib.suppress(ResourceExistsError):
+            client.create_container(container)
+
+
+def _register_blocks(
+    config: StackConfig, inventory: Inventory, env: dict[str, str]
+) -> None:
+    """Save the tier-0 block and the work pool, through the stack's Prefect API."""
+    prefect_env = {**os.environ, **env}
+    code = (
+        "from blocks.tier0 import Tier0Storage\n"
+        "from prefect_azure.credentials import AzureBlobStorageCredentials\n"
+        "import os\n"
+        "Tier0Storage(credentials=AzureBlobStorageCredentials("
+        "connection_string=os.environ['IMAGERELAY_TIER0_CONNECTION_STRING'])"
+        ").save('imagerelay-tier0', overwrite=True)\n"
+    )
+    _run([sys.executable, "-c", code], prefect_env)
+    template = PROJECT_ROOT / "deployments" / "process-work-pool.json"
+    _run(
+        [
+            sys.executable, "-m", "prefect", "--no-prompt", "work-pool", "create",
+            WORK_POOL, "--type", "process", "--base-job-template", str(template),
+            "--overwrite",
+        ],
+        prefect_env,
+    )  # fmt: skip
+
+
+def _start_worker(config: StackConfig, env: dict[str, str]) -> None:
+    service = Service("worker", config.state_dir)
+    if service.pid() is not None:
+        return
+    command = [
+        sys.executable, "-m", "prefect", "worker", "start",
+        "--pool", WORK_POOL, "--name", "imagerelay-local",
+    ]  # fmt: skip
+    worker_env = {
+        **os.environ,
+        **env,
+        "PREFECT_WORKER_QUERY_SECONDS": "2",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "imagerelay",
+    }
+    service.start(command, worker_env, cwd=PROJECT_ROOT)
+
+
+def _run(command: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run(
+        command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise StackError(
+            f"`{' '.join(command[:6])} ...` failed:\n{result.stdout}{result.stderr}"
+        )
+
+
+def remove_state(state_dir: Path) -> None:
+    """Delete the state folder of a stopped stack (all data, keys and certificates)."""
+    if any(Service(name, state_dir).pid() for name in SERVICES):
+        raise StackError("the stack is running; run `imagerelay stack down` first")
+    shutil.rmtree(state_dir, ignore_errors=True)

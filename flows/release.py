@@ -1,0 +1,113 @@
+"""The release flow: one golden VHD to a managed image in every enabled target."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prefect import flow, get_run_logger, unmapped
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed, State
+
+from blocks.tier0 import Tier0Storage
+from flows.distribute import distribute
+from imagerelay.inventory import load_inventory
+from imagerelay.ledger import Ledger
+from imagerelay.models import HyperVGeneration, OsState, OsType, Release, TargetState
+from imagerelay.naming import check_image_name, check_release, managed_image_name
+from imagerelay.report import failed_targets
+from imagerelay.settings import get_settings
+from imagerelay.source import NothingToRelease
+from tasks.report import publish_report
+from tasks.source import verify_source
+from tasks.tier1 import seed_tier1
+
+
+def scheduled_month() -> str:
+    """The release id of a scheduled run: the month it was due, e.g. 2026.12."""
+    return flow_run.scheduled_start_time.strftime("%Y.%m")
+
+
+@flow(name="release", flow_run_name="release-{os_type}-{image_name}")
+async def release_flow(
+    os_type: OsType,
+    image_name: str,
+    release_id: str | None = None,
+    vhd: str | None = None,
+    hyper_v_generation: HyperVGeneration = "V2",
+    os_state: OsState = "Generalized",
+    inventory: str | None = None,
+    tier0_block: str | None = None,
+) -> State:
+    """Distribute a VHD in tier-0 to every enabled target of the inventory.
+
+    Args:
+        os_type: Linux or Windows, as Azure needs it stated.
+        image_name: Base name of the managed images ("<image_name>-<release_id>").
+        release_id: Names everything the release creates, e.g. "2026.12"; the
+            month of the scheduled start time if omitted.
+        vhd: Blob path inside the tier-0 container; the newest upload if omitted.
+        hyper_v_generation: V1 (BIOS) or V2 (UEFI).
+        os_state: Generalized (sysprepped) or Specialized.
+        inventory: Inventory file; IMAGERELAY_INVENTORY if omitted.
+        tier0_block: Tier0Storage block name; IMAGERELAY_TIER0_BLOCK if omitted.
+    """
+    logger = get_run_logger()
+    settings = get_settings()
+    release_id = check_release(release_id or scheduled_month())
+    plan = load_inventory(inventory or settings.inventory)
+    for target in plan.enabled_targets:
+        managed_image_name(release_id, check_image_name(image_name), target.region)
+    block_name = tier0_block or settings.tier0_block
+    tier0 = await Tier0Storage.load(block_name)
+
+    try:
+        source = await verify_source(tier0, plan.tier0.container, vhd, os_type)
+    except NothingToRelease as exc:
+        logger.info("%s", exc)
+        return Completed(message=str(exc))
+    release = Release(
+        id=release_id,
+        image_name=image_name,
+        os_type=os_type,
+        hyper_v_generation=hyper_v_generation,
+        os_state=os_state,
+        source=source,
+    )
+
+    copies = plan.tier0.tier1_copies
+    tier1 = seed_tier1.map(unmapped(tier0), unmapped(release), range(copies))
+    tier1_blobs = await asyncio.to_thread(tier1.result)
+    logger.info("%d tier-1 copies ready", len(tier1_blobs))
+
+    targets = plan.enabled_targets
+    async with tier0.table_service() as tables:
+        ledger = Ledger(tables.get_table_client(tier0.ledger_table))
+        await ledger.ensure_table()
+        for target in targets:
+            await ledger.record(release.id, target, TargetState.PENDING)
+
+        await asyncio.gather(
+            *(
+                distribute(
+                    release,
+                    target,
+                    tier1_blobs[index % len(tier1_blobs)],
+                    block_name,
+                    return_state=True,
+                )
+                for index, target in enumerate(targets)
+            )
+        )
+        wanted = {target.key for target in targets}
+        entries = [
+            e for e in await ledger.entries(release.id) if e.target_key in wanted
+        ]
+
+    await publish_report(release, entries, copies)
+    failed = failed_targets(entries)
+    if failed:
+        names = ", ".join(f"{e.subscription_id}/{e.region}" for e in failed)
+        return Failed(
+            message=f"{len(failed)} of {len(entries)} targets failed: {names}"
+        )
+    return Completed(message=f"{len(entries)} images ready for release {release.id}")

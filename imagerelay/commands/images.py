@@ -1,0 +1,71 @@
+"""`imagerelay images list`: the managed images of a release, read back from Azure."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from imagerelay import clients
+from imagerelay.images import source_blob_uri
+from imagerelay.inventory import load_inventory
+from imagerelay.settings import get_settings
+
+app = typer.Typer(help="Managed images in the inventory's targets.")
+console = Console()
+
+
+@app.command("list")
+def list_images(
+    release: Annotated[
+        str | None, typer.Option(help="Only images tagged with this release.")
+    ] = None,
+    inventory: Annotated[Path | None, typer.Option(help="Inventory file.")] = None,
+) -> None:
+    """List images in every target's image resource group."""
+    rows = asyncio.run(_collect(inventory, release))
+    table = Table(
+        "subscription", "region", "resource group", "image", "state", "source blob"
+    )
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"{len(rows)} images")
+
+
+async def _collect(
+    inventory: Path | None, release: str | None
+) -> list[tuple[str, ...]]:
+    settings = get_settings()
+    plan = load_inventory(inventory or settings.inventory)
+    groups = sorted({(t.subscription_id, t.image_resource_group) for t in plan.targets})
+    rows: list[tuple[str, ...]] = []
+    async with clients.arm_credential() as credential:
+        for subscription, group in groups:
+            async with clients.compute_client(
+                settings, credential, subscription
+            ) as compute:
+                async for image in compute.images.list_by_resource_group(group):
+                    if (
+                        release
+                        and (image.tags or {}).get("imagerelay-release") != release
+                    ):
+                        continue
+                    state = (
+                        image.properties.provisioning_state if image.properties else ""
+                    )
+                    rows.append(
+                        (
+                            subscription,
+                            image.location,
+                            group,
+                            str(image.name),
+                            str(state),
+                            source_blob_uri(image) or "",
+                        )
+                    )
+    return rows

@@ -1,0 +1,80 @@
+"""The release ledger: one Azure Table entity per (release, target)."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient
+from pydantic import BaseModel, ConfigDict
+
+from imagerelay.inventory import Target
+from imagerelay.models import TargetState
+
+
+class LedgerEntry(BaseModel):
+    """What the ledger knows of one target in one release."""
+
+    model_config = ConfigDict(frozen=True)
+
+    release: str
+    target_key: str
+    subscription_id: str
+    region: str
+    storage_account: str
+    image_resource_group: str
+    state: TargetState
+    source_blob: str = ""
+    destination_blob: str = ""
+    image_id: str = ""
+    copy_seconds: float | None = None
+    image_seconds: float | None = None
+    error: str = ""
+    updated: datetime | None = None
+
+
+class Ledger:
+    """Reads and writes ledger entities in an Azure Table."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    async def ensure_table(self) -> None:
+        """Create the table on first use."""
+        with contextlib.suppress(ResourceExistsError):
+            await self._table.create_table()
+
+    async def record(
+        self, release: str, target: Target, state: TargetState, **fields: Any
+    ) -> None:
+        """Merge the target's new state and any fields given into its entity."""
+        entity = {
+            "PartitionKey": release,
+            "RowKey": target.key,
+            "subscription_id": target.subscription_id,
+            "region": target.region,
+            "storage_account": target.storage_account,
+            "image_resource_group": target.image_resource_group,
+            "state": state.value,
+            "updated": datetime.now(UTC),
+            **{k: v for k, v in fields.items() if v is not None},
+        }
+        await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    async def entries(self, release: str) -> list[LedgerEntry]:
+        """Every entity of a release, ordered by target key."""
+        query = self._table.query_entities(
+            "PartitionKey eq @release", parameters={"release": release}
+        )
+        entries = [
+            LedgerEntry(
+                release=entity["PartitionKey"],
+                target_key=entity["RowKey"],
+                **{k: v for k, v in entity.items() if k in LedgerEntry.model_fields},
+            )
+            async for entity in query
+        ]
+        return sorted(entries, key=lambda entry: entry.target_key)

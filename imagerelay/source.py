@@ -1,0 +1,90 @@
+"""Find and verify the golden VHD in tier-0 before anything is copied."""
+
+from __future__ import annotations
+
+import base64
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobProperties
+from azure.storage.blob.aio import ContainerClient
+
+from imagerelay.errors import PermanentError
+from imagerelay.models import OsType, SourceVhd
+from imagerelay.vhd import FOOTER_SIZE, VhdError, parse_footer
+
+UPLOAD_PREFIX = "uploads/"
+
+
+class SourceError(PermanentError, ValueError):
+    """The release's source VHD cannot be used; the message says what to do."""
+
+
+class NothingToRelease(SourceError):
+    """No upload of the OS type exists, so a scheduled release has nothing to do."""
+
+
+async def newest_upload(container: ContainerClient, os_type: OsType) -> str:
+    """The most recently uploaded VHD of this OS type in tier-0."""
+    newest: BlobProperties | None = None
+    async for blob in container.list_blobs(
+        name_starts_with=UPLOAD_PREFIX, include=["metadata"]
+    ):
+        blob_os = (blob.metadata or {}).get("imagerelay_os_type", "")
+        if blob_os.lower() != os_type.lower():
+            continue
+        if newest is None or blob.last_modified > newest.last_modified:
+            newest = blob
+    if newest is None:
+        raise NothingToRelease(
+            f"no {os_type} VHD has been uploaded to {container.container_name}/"
+            f"{UPLOAD_PREFIX}; run `imagerelay upload FILE --os-type "
+            f"{os_type.lower()}` first"
+        )
+    return str(newest.name)
+
+
+async def verify_source(container: ContainerClient, blob_name: str) -> SourceVhd:
+    """Check the blob is a complete fixed VHD page blob Azure will accept."""
+    blob = container.get_blob_client(blob_name)
+    where = f"{container.container_name}/{blob_name}"
+    try:
+        props = await blob.get_blob_properties()
+    except ResourceNotFoundError:
+        raise SourceError(
+            f"{where} does not exist in tier-0; pass the blob path that "
+            "`imagerelay upload` printed (e.g. uploads/2026.12/golden.vhd)"
+        ) from None
+    if props.blob_type != "PageBlob":
+        raise SourceError(
+            f"{where} is a {props.blob_type}; Azure makes images only from page "
+            "blobs: upload it with `imagerelay upload`"
+        )
+    if "imagerelay_md5" not in (props.metadata or {}):
+        raise SourceError(
+            f"{where} has no upload checksum: its upload did not finish; run "
+            "`imagerelay upload` again"
+        )
+    if props.size < FOOTER_SIZE:
+        raise SourceError(f"{where} is {props.size} bytes, too small to be a VHD")
+    stream = await blob.download_blob(
+        offset=props.size - FOOTER_SIZE, length=FOOTER_SIZE
+    )
+    try:
+        footer = parse_footer(await stream.readall())
+    except VhdError as exc:
+        raise SourceError(f"{where}: {exc}") from None
+    if footer.current_size + FOOTER_SIZE != props.size:
+        raise SourceError(
+            f"{where} is {props.size} bytes but its footer says the disk is "
+            f"{footer.current_size} bytes: the upload is incomplete; upload it again"
+        )
+    md5 = props.content_settings.content_md5
+    return SourceVhd(
+        container=container.container_name,
+        blob=blob_name,
+        size=props.size,
+        etag=str(props.etag).strip('"'),
+        md5=base64.b64encode(md5).decode()
+        if md5
+        else props.metadata.get("imagerelay_md5"),
+    )

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The demo: start the local stack, build a real golden disk, upload it, run the
+# release deployment through the Prefect worker and list the images it made.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.local/bin:$PATH"
+RELEASE="${RELEASE:-$(date -u +%Y.%m)}"
+VHD=.stack/golden/golden-linux.vhd
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "Starting the local stack (Azurite, ARM emulator, Prefect server and worker)"
+uv run imagerelay stack up
+
+step "Building a golden Linux disk (partition table + ext4) as a fixed VHD"
+if [ ! -f "$VHD" ]; then
+  uv run python -m devstack.golden "$VHD" --size-mib 64
+fi
+ls -l "$VHD"
+
+step "Uploading it to tier-0"
+blob=$(uv run imagerelay upload "$VHD" --release "$RELEASE" --os-type linux)
+
+step "Registering the deployments in prefect.yaml"
+uv run prefect --no-prompt deploy --all >/dev/null
+uv run prefect deployment ls
+
+step "Running release $RELEASE with prefect deployment run"
+uv run prefect deployment run release/golden \
+  --param os_type=Linux --param image_name=golden-linux \
+  --param release_id="\"$RELEASE\"" --param vhd="$blob" --watch
+
+step "Managed images of release $RELEASE, read back from Azure Resource Manager"
+uv run imagerelay images list --release "$RELEASE"
+
+ui=$(uv run python -c "from devstack.stack import DEFAULT_STATE_DIR as d; from devstack.config import StackConfig as c; print(c.load(d).prefect_api_url[:-4])")
+cat <<TXT
+
+The run, its per-target subflows and the release artifacts are in the Prefect UI:
+  $ui/runs
+Stop the stack with:   make stack-down   (data stays in .stack/ for the next run)
+TXT

@@ -1,0 +1,69 @@
+"""Tier-2: copy a tier-1 VHD into the target's own storage account."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prefect import task
+
+from blocks.tier0 import Tier0Storage
+from imagerelay import clients
+from imagerelay.copy import copy_blob, copy_metadata
+from imagerelay.images import check_account_location
+from imagerelay.inventory import Target
+from imagerelay.models import CopyResult, Release
+from imagerelay.naming import tier2_blob_name
+from imagerelay.sas import read_sas_url
+from imagerelay.settings import get_settings
+from tasks.retry import transient_only
+
+
+@task(
+    name="check-target",
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=transient_only,
+)
+async def check_target(target: Target) -> None:
+    """Confirm the target's storage account exists in the region the inventory says."""
+    settings = get_settings()
+    async with (
+        clients.arm_credential() as credential,
+        clients.storage_management_client(
+            settings, credential, target.subscription_id
+        ) as storage,
+    ):
+        await check_account_location(storage, target)
+
+
+@task(
+    name="copy-to-target",
+    task_run_name="copy-to-{target.storage_account}",
+    retries=2,
+    retry_condition_fn=transient_only,
+    retry_delay_seconds=[30, 120],
+)
+async def copy_to_target(
+    tier0: Tier0Storage, release: Release, target: Target, tier1_blob: str
+) -> CopyResult:
+    """Copy the tier-1 blob to the target's container with a read-only SAS."""
+    settings = get_settings()
+    timeout = settings.copy_timeout_minutes * 60
+    source = release.source
+    async with tier0.credentials.get_blob_client(source.container, tier1_blob) as src:
+        source_url = await read_sas_url(src, timedelta(seconds=timeout + 600))
+    async with (
+        clients.arm_credential() as credential,
+        clients.blob_service(settings, target.storage_account, credential) as service,
+    ):
+        destination = service.get_blob_client(
+            target.container, tier2_blob_name(release.id, release.image_name)
+        )
+        return await copy_blob(
+            source_url,
+            destination,
+            copy_metadata(release.id, source_url, source.etag, source.size, source.md5),
+            size=source.size,
+            poll_seconds=settings.copy_poll_seconds,
+            timeout_seconds=timeout,
+        )

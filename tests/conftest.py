@@ -1,0 +1,46 @@
+"""One local stack per test session: Azurite, the ARM emulator and a Prefect server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack import stack as devstack
+from devstack.config import StackConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TEST_INVENTORY = PROJECT_ROOT / "inventories" / "demo.yaml"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
+    """A running stack in a temporary folder, with this process pointed at it."""
+    state_dir = tmp_path_factory.mktemp("stack")
+    config = devstack.up(state_dir, TEST_INVENTORY, worker=False, env_file=None)
+    env = devstack.service_env(config, TEST_INVENTORY)
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    _reload_settings()
+    try:
+        yield config
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        _reload_settings()
+        devstack.down(state_dir, env_file=None)
+
+
+def _reload_settings() -> None:
+    """Make Prefect and imagerelay read the environment again (PREFECT_API_URL...)."""
+    from prefect.context import refresh_global_settings_context
+
+    from imagerelay.settings import get_settings
+
+    refresh_global_settings_context()
+    get_settings.cache_clear()

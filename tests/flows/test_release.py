@@ -1,0 +1,158 @@
+"""The release flow against the local stack: images, ledger and artifacts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from azure.data.tables import TableClient
+from azure.storage.blob import BlobClient
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
+
+from devstack.config import StackConfig
+from devstack.golden import build_golden_vhd
+from flows.release import release_flow
+from imagerelay import clients
+from imagerelay.inventory import Target, load_inventory
+from imagerelay.naming import (
+    artifact_key,
+    managed_image_name,
+    tier2_blob_name,
+    upload_blob_name,
+)
+from imagerelay.settings import get_settings
+from imagerelay.upload import upload_vhd
+from tests.conftest import TEST_INVENTORY
+
+RELEASE = "2026.12"
+IMAGE = "golden-linux"
+
+
+@pytest.fixture(scope="module")
+def uploaded_vhd(stack: StackConfig, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real golden disk, uploaded to tier-0 the way `imagerelay upload` does it."""
+    plan = load_inventory(TEST_INVENTORY)
+    path = build_golden_vhd(tmp_path_factory.mktemp("golden") / "golden.vhd", 32)
+    name = upload_blob_name(RELEASE, path.name)
+    blob = BlobClient.from_connection_string(
+        stack.connection_string(plan.tier0.storage_account), plan.tier0.container, name
+    )
+    upload_vhd(path, blob, metadata={"imagerelay_os_type": "Linux"})
+    return name
+
+
+def _account_of(blob_uri: str) -> str:
+    return urlsplit(blob_uri).path.split("/")[1]
+
+
+async def _artifact_rows(key: str) -> list[dict[str, str]]:
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+    assert artifacts, f"no artifact {key}"
+    data = artifacts[0].data
+    return json.loads(data) if isinstance(data, str) else data
+
+
+async def test_release_makes_an_image_in_every_enabled_target(
+    stack: StackConfig, uploaded_vhd: str
+) -> None:
+    plan = load_inventory(TEST_INVENTORY)
+    enabled = plan.enabled_targets
+    assert len(enabled) >= 3 and len(enabled) < len(plan.targets)
+
+    state = await release_flow(
+        os_type="Linux",
+        image_name=IMAGE,
+        release_id=RELEASE,
+        vhd=uploaded_vhd,
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+
+    settings = get_settings()
+    async with clients.arm_credential() as credential:
+        for target in enabled:
+            name = managed_image_name(RELEASE, IMAGE, target.region)
+            async with clients.compute_client(
+                settings, credential, target.subscription_id
+            ) as compute:
+                image = await compute.images.get(target.image_resource_group, name)
+            assert image.provisioning_state == "Succeeded"
+            assert image.location == target.region
+            account = stack.account(_account_of(image.storage_profile.os_disk.blob_uri))
+            assert account is not None
+            assert account.region == target.region
+            assert account.subscription_id == target.subscription_id
+        disabled = next(t for t in plan.targets if not t.enabled)
+        async with clients.compute_client(
+            settings, credential, disabled.subscription_id
+        ) as compute:
+            names = [i.name async for i in compute.images.list()]
+        assert managed_image_name(RELEASE, IMAGE, disabled.region) not in names
+
+    table = TableClient.from_connection_string(
+        stack.connection_string(plan.tier0.storage_account), "imagerelayledger"
+    )
+    entities = list(table.query_entities(f"PartitionKey eq '{RELEASE}'"))
+    assert sorted(e["RowKey"] for e in entities) == sorted(t.key for t in enabled)
+    assert {e["state"] for e in entities} == {"done"}
+
+    rows = await _artifact_rows(artifact_key(RELEASE, "targets"))
+    assert len(rows) == len(enabled)
+    assert {(r["subscription"], r["region"]) for r in rows} == {
+        (t.subscription_id, t.region) for t in enabled
+    }
+    for row in rows:
+        assert row["image id"].endswith(
+            f"/images/{managed_image_name(RELEASE, IMAGE, row['region'])}"
+        )
+
+
+async def test_rerun_skips_done_targets_and_a_bad_target_fails_alone(
+    stack: StackConfig, uploaded_vhd: str, tmp_path: Path
+) -> None:
+    document = yaml.safe_load(TEST_INVENTORY.read_text())
+    wrong = document["targets"][0]
+    wrong["region"] = "eastus"
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump(document))
+    plan = load_inventory(TEST_INVENTORY)
+    copied_before = {t.key: _tier2_etag(stack, t) for t in plan.enabled_targets}
+
+    state = await release_flow(
+        os_type="Linux",
+        image_name=IMAGE,
+        release_id=RELEASE,
+        vhd=uploaded_vhd,
+        inventory=str(inventory),
+        return_state=True,
+    )
+    assert state.is_failed()
+    assert "1 of" in (state.message or "") and "eastus" in (state.message or "")
+
+    rows = await _artifact_rows(artifact_key(RELEASE, "targets"))
+    failed = [r for r in rows if r["state"] == "failed"]
+    assert len(failed) == 1
+    assert "is in westeurope, not eastus" in failed[0]["error"]
+    done = [r for r in rows if r["state"] == "done"]
+    assert len(done) == len(rows) - 1
+    unchanged = {t.key: _tier2_etag(stack, t) for t in plan.enabled_targets[1:]}
+    assert unchanged == {k: copied_before[k] for k in unchanged}, "copies were redone"
+
+
+def _tier2_etag(stack: StackConfig, target: Target) -> str:
+    blob = BlobClient.from_connection_string(
+        stack.connection_string(target.storage_account),
+        target.container,
+        tier2_blob_name(RELEASE, IMAGE),
+    )
+    return str(blob.get_blob_properties().etag)
