@@ -28,15 +28,16 @@ uv run prefect deployment ls
 step "Running release $RELEASE with prefect deployment run"
 uv run prefect deployment run release/golden \
   --param os_type=Linux --param image_name=golden-linux \
-  --param release_id="\"$RELEASE\"" --param vhd="$blob" --watch
+  --param release_id="\"$RELEASE\"" --param vhd="$blob" --watch \
+  | tee .stack/logs/demo-run.log
+run_url=$(grep -o 'http://[^ ]*/runs/flow-run/[0-9a-f-]*' .stack/logs/demo-run.log | head -1)
 
 step "Managed images of release $RELEASE, read back from Azure Resource Manager"
 uv run imagerelay images list --release "$RELEASE"
 
-ui=$(uv run python -c "from devstack.stack import DEFAULT_STATE_DIR as d; from devstack.config import StackConfig as c; print(c.load(d).prefect_api_url[:-4])")
 cat <<TXT
 
-The run, its per-target subflows and the release artifacts are in the Prefect UI:
-  $ui/runs
-Stop the stack with:   make stack-down   (data stays in .stack/ for the next run)
+The release run, its per-target subflows and its artifacts (table and summary):
+  $run_url
+Stop the stack:  make stack-down   (data stays in .stack/ for the next run)
 TXT

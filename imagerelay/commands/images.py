@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -16,7 +18,8 @@ from imagerelay.inventory import load_inventory
 from imagerelay.settings import get_settings
 
 app = typer.Typer(help="Managed images in the inventory's targets.")
-console = Console()
+# Wide enough for a subscription id and a blob path when printed to a pipe or log.
+console = Console(width=None if sys.stdout.isatty() else 170)
 
 
 @app.command("list")
@@ -28,9 +31,7 @@ def list_images(
 ) -> None:
     """List images in every target's image resource group."""
     rows = asyncio.run(_collect(inventory, release))
-    table = Table(
-        "subscription", "region", "resource group", "image", "state", "source blob"
-    )
+    table = Table("subscription", "region", "resource group/image", "state", "VHD")
     for row in rows:
         table.add_row(*row)
     console.print(table)
@@ -62,10 +63,21 @@ async def _collect(
                         (
                             subscription,
                             image.location,
-                            group,
-                            str(image.name),
+                            f"{group}/{image.name}",
                             str(state),
-                            source_blob_uri(image) or "",
+                            _blob_path(source_blob_uri(image) or ""),
                         )
                     )
     return rows
+
+
+def _blob_path(blob_uri: str) -> str:
+    """account/container/blob of a blob URL, whatever the endpoint looks like."""
+    parts = urlsplit(blob_uri)
+    account = parts.hostname.split(".")[0] if parts.hostname else ""
+    path = parts.path.lstrip("/")
+    return (
+        path
+        if not account or not path or "blob.core" not in blob_uri
+        else (f"{account}/{path}")
+    )
