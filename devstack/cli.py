@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from azure.core.exceptions import AzureError
 from rich.console import Console
 from rich.table import Table
 
@@ -35,7 +36,7 @@ def up(
     started = time.monotonic()
     try:
         config = stack.up(state_dir, inventory, worker=worker)
-    except (StackError, InventoryError) as exc:
+    except (StackError, InventoryError, AzureError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     console.print(

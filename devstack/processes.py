@@ -63,20 +63,36 @@ class Service:
         self.pid_file.write_text(str(process.pid))
         return process.pid
 
-    def stop(self, timeout: float = 15.0) -> bool:
-        """Stop the service's process group; True when something was running."""
+    def stop(
+        self, timeout: float = 15.0, closed_marks: tuple[str, int] | None = None
+    ) -> bool:
+        """Stop the service's process group; True when something was running.
+
+        Args:
+            closed_marks: (text, count): the service has shut down cleanly once its
+                log shows text count times after the signal, even if the process
+                lingers; it is then killed.
+        """
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
+        log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _alive(pid):
+            if closed_marks and self._logged_since(log_offset, *closed_marks):
+                break
             time.sleep(0.1)
         if _alive(pid):
             _signal_group(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+    def _logged_since(self, offset: int, text: str, count: int) -> bool:
+        with self.log_file.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace").count(text) >= count
 
     def tail(self, lines: int = 20) -> str:
         try:

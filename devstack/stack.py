@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def up(
     _start_arm(config, env)
     _start_prefect_server(config, env)
     _create_containers(config, inventory)
-    _register_blocks(config, inventory, env)
+    _register_prefect_objects(env)
     if env_file is not None:
         write_env_file(env_file, env)
     if worker:
@@ -71,11 +72,28 @@ def up(
 
 
 def down(state_dir: Path, env_file: Path | None = PROJECT_ROOT / ".env") -> list[str]:
-    """Stop every service of the stack; the state folder is kept for the next up."""
-    stopped = [name for name in SERVICES if Service(name, state_dir.resolve()).stop()]
+    """Stop every service of the stack; the state folder is kept for the next up.
+
+    Clients stop before Azurite, which waits for their connections to close: the
+    worker first, then the Prefect server and the ARM emulator together, then Azurite.
+    """
+    stopped: list[str] = []
+    for wave in (["worker"], ["prefect-server", "arm"], ["azurite"]):
+        services = [Service(name, state_dir.resolve()) for name in wave]
+        with ThreadPoolExecutor(len(services)) as pool:
+            results = list(pool.map(_stop, services))
+        stopped += [s.name for s, ok in zip(services, results, strict=True) if ok]
     if env_file is not None and _written_by_us(env_file):
         env_file.unlink()
     return stopped
+
+
+def _stop(service: Service) -> bool:
+    if service.name == "azurite":
+        # Azurite logs this for blob, queue and table once their data is saved, but
+        # its process can linger for many seconds afterwards.
+        return service.stop(closed_marks=("successfully closed", 3))
+    return service.stop()
 
 
 def status(state_dir: Path) -> list[ServiceStatus]:
@@ -144,7 +162,8 @@ def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
     previous = None
     if (state_dir / STACK_FILE).exists():
         previous = StackConfig.load(state_dir)
-    if previous and Service("azurite", state_dir).pid() is not None:
+    if previous and any(Service(name, state_dir).pid() for name in SERVICES):
+        # Some service still runs on the old ports: keep them all.
         wanted = set(inventory.storage_accounts)
         if {a.name for a in previous.accounts} != wanted:
             raise StackError(
@@ -272,29 +291,11 @@ def _create_containers(config: StackConfig, inventory: Inventory) -> None:
             client.create_container(container)
 
 
-def _register_blocks(
-    config: StackConfig, inventory: Inventory, env: dict[str, str]
-) -> None:
+def _register_prefect_objects(env: dict[str, str]) -> None:
     """Save the tier-0 block and the work pool, through the stack's Prefect API."""
-    prefect_env = {**os.environ, **env}
-    code = (
-        "from blocks.tier0 import Tier0Storage\n"
-        "from prefect_azure.credentials import AzureBlobStorageCredentials\n"
-        "import os\n"
-        "Tier0Storage(credentials=AzureBlobStorageCredentials("
-        "connection_string=os.environ['IMAGERELAY_TIER0_CONNECTION_STRING'])"
-        ").save('imagerelay-tier0', overwrite=True)\n"
-    )
-    _run([sys.executable, "-c", code], prefect_env)
     template = PROJECT_ROOT / "deployments" / "process-work-pool.json"
-    _run(
-        [
-            sys.executable, "-m", "prefect", "--no-prompt", "work-pool", "create",
-            WORK_POOL, "--type", "process", "--base-job-template", str(template),
-            "--overwrite",
-        ],
-        prefect_env,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "devstack.register", WORK_POOL, str(template)]
+    _run(command, {**os.environ, **env})
 
 
 def _start_worker(config: StackConfig, env: dict[str, str]) -> None:
