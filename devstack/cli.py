@@ -8,15 +8,15 @@ from typing import Annotated
 
 import typer
 from azure.core.exceptions import AzureError
-from rich.console import Console
 from rich.table import Table
 
 from devstack import stack
 from devstack.processes import StackError
+from imagerelay.commands import make_console
 from imagerelay.inventory import InventoryError
 
 app = typer.Typer(help="Run the local stack: Azurite, the ARM emulator, Prefect.")
-console = Console()
+console = make_console()
 
 StateDir = Annotated[
     Path,

@@ -128,6 +128,8 @@ def free_port(host: str = "127.0.0.1", preferred: int | None = None) -> int:
         if candidate is None:
             continue
         with socket.socket() as sock:
+            # As servers bind: a port whose old connections linger is still free.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((host, candidate))
             except OSError:

@@ -88,6 +88,18 @@ def down(state_dir: Path, env_file: Path | None = PROJECT_ROOT / ".env") -> list
     return stopped
 
 
+def flush_prefect_clients() -> None:
+    """Send this process's queued Prefect logs and events before the server stops.
+
+    Otherwise they are retried against a stopped server at interpreter exit.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+    EventsWorker.drain_all(timeout=10)
+
+
 def _stop(service: Service) -> bool:
     if service.name == "azurite":
         # Azurite logs this for blob, queue and table once their data is saved, but

@@ -23,31 +23,33 @@ async def distribute(
     async with tier0.table_service() as tables:
         ledger = Ledger(tables.get_table_client(tier0.ledger_table))
         await ledger.record(
-            release.id, target, TargetState.COPYING, source_blob=tier1_blob
+            release, target, TargetState.COPYING, source_blob=tier1_blob
         )
         try:
             await check_target(target)
             copy = await copy_to_target(tier0, release, target, tier1_blob)
             await ledger.record(
-                release.id,
+                release,
                 target,
                 TargetState.IMAGING,
                 destination_blob=copy.destination,
                 copy_seconds=copy.seconds,
+                copy_reused=copy.skipped,
             )
 
             image = await create_image(release, target, copy.destination)
             await ledger.record(
-                release.id,
+                release,
                 target,
                 TargetState.DONE,
                 image_id=image.image_id,
                 image_seconds=image.seconds,
+                image_reused=image.skipped,
                 error="",
             )
         except Exception as exc:
             await ledger.record(
-                release.id, target, TargetState.FAILED, error=redact_text(str(exc))
+                release, target, TargetState.FAILED, error=redact_text(str(exc))
             )
             raise
     logger.info("Target %s done: %s", target.label, image.image_id)

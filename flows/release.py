@@ -14,7 +14,7 @@ from imagerelay.inventory import load_inventory
 from imagerelay.ledger import Ledger
 from imagerelay.models import HyperVGeneration, OsState, OsType, Release, TargetState
 from imagerelay.naming import check_image_name, check_release, managed_image_name
-from imagerelay.report import failed_targets
+from imagerelay.report import check_same_source, failed_targets
 from imagerelay.settings import get_settings
 from imagerelay.source import NothingToRelease
 from tasks.report import publish_report
@@ -27,7 +27,14 @@ def scheduled_month() -> str:
     return flow_run.scheduled_start_time.strftime("%Y.%m")
 
 
-@flow(name="release", flow_run_name="release-{os_type}-{image_name}")
+def run_name() -> str:
+    """release-<id>-<image name>, so runs of different releases tell apart in the UI."""
+    parameters = flow_run.parameters
+    release_id = parameters.get("release_id") or scheduled_month()
+    return f"release-{release_id}-{parameters['image_name']}"
+
+
+@flow(name="release", flow_run_name=run_name)
 async def release_flow(
     os_type: OsType,
     image_name: str,
@@ -61,7 +68,9 @@ async def release_flow(
     tier0 = await Tier0Storage.load(block_name)
 
     try:
-        source = await verify_source(tier0, plan.tier0.container, vhd, os_type)
+        source = await verify_source(
+            tier0, plan.tier0.container, vhd, os_type, hyper_v_generation
+        )
     except NothingToRelease as exc:
         logger.info("%s", exc)
         return Completed(message=str(exc))
@@ -75,16 +84,18 @@ async def release_flow(
     )
 
     copies = plan.tier0.tier1_copies
-    tier1 = seed_tier1.map(unmapped(tier0), unmapped(release), range(copies))
-    tier1_blobs = await asyncio.to_thread(tier1.result)
-    logger.info("%d tier-1 copies ready", len(tier1_blobs))
-
     targets = plan.enabled_targets
     async with tier0.table_service() as tables:
         ledger = Ledger(tables.get_table_client(tier0.ledger_table))
         await ledger.ensure_table()
+        check_same_source(release, await ledger.entries(release.id, image_name))
+
+        tier1 = seed_tier1.map(unmapped(tier0), unmapped(release), range(copies))
+        tier1_blobs = await asyncio.to_thread(tier1.result)
+        logger.info("%d tier-1 copies ready", len(tier1_blobs))
+
         for target in targets:
-            await ledger.record(release.id, target, TargetState.PENDING)
+            await ledger.record(release, target, TargetState.PENDING)
 
         await asyncio.gather(
             *(
@@ -100,7 +111,9 @@ async def release_flow(
         )
         wanted = {target.key for target in targets}
         entries = [
-            e for e in await ledger.entries(release.id) if e.target_key in wanted
+            e
+            for e in await ledger.entries(release.id, release.image_name)
+            if e.target_key in wanted
         ]
 
     await publish_report(release, entries, copies)

@@ -21,6 +21,8 @@ from imagerelay.models import ImageResult, Release
 
 logger = logging.getLogger(__name__)
 
+SOURCE_MD5_TAG = "imagerelay-source-md5"
+
 
 class ImageError(RuntimeError):
     """Azure failed an image operation; retrying may help."""
@@ -77,10 +79,12 @@ async def ensure_image(
         existing = None
     if existing is not None:
         existing_blob = source_blob_uri(existing)
-        if existing_blob != blob_uri:
+        existing_md5 = (existing.tags or {}).get(SOURCE_MD5_TAG)
+        if existing_blob != blob_uri or existing_md5 != release.source.md5:
             raise ImageRefused(
-                f"image {name} in {group} already exists from {existing_blob}; "
-                "delete it or release under another id"
+                f"image {name} in {group} already exists from another VHD "
+                f"({existing_blob}, MD5 {existing_md5}); delete it or release "
+                "under another id"
             )
         if (
             existing.properties
@@ -91,7 +95,10 @@ async def ensure_image(
 
     image = Image(
         location=target.region,
-        tags={"imagerelay-release": release.id},
+        tags={
+            "imagerelay-release": release.id,
+            SOURCE_MD5_TAG: release.source.md5 or "",
+        },
         properties=ImageProperties(
             hyper_v_generation=release.hyper_v_generation,
             storage_profile=ImageStorageProfile(

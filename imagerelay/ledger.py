@@ -1,4 +1,4 @@
-"""The release ledger: one Azure Table entity per (release, target)."""
+"""The release ledger: one Azure Table entity per (release, image, target)."""
 
 from __future__ import annotations
 
@@ -12,28 +12,36 @@ from azure.data.tables.aio import TableClient
 from pydantic import BaseModel, ConfigDict
 
 from imagerelay.inventory import Target
-from imagerelay.models import TargetState
+from imagerelay.models import Release, TargetState
 
 
 class LedgerEntry(BaseModel):
-    """What the ledger knows of one target in one release."""
+    """What the ledger knows of one target in one release of one image."""
 
     model_config = ConfigDict(frozen=True)
 
     release: str
+    image_name: str
     target_key: str
     subscription_id: str
     region: str
     storage_account: str
     image_resource_group: str
     state: TargetState
+    source_md5: str = ""
     source_blob: str = ""
     destination_blob: str = ""
     image_id: str = ""
     copy_seconds: float | None = None
+    copy_reused: bool = False
     image_seconds: float | None = None
+    image_reused: bool = False
     error: str = ""
     updated: datetime | None = None
+
+
+def row_key(image_name: str, target: Target) -> str:
+    return f"{image_name}|{target.key}"
 
 
 class Ledger:
@@ -48,31 +56,34 @@ class Ledger:
             await self._table.create_table()
 
     async def record(
-        self, release: str, target: Target, state: TargetState, **fields: Any
+        self, release: Release, target: Target, state: TargetState, **fields: Any
     ) -> None:
         """Merge the target's new state and any fields given into its entity."""
         entity = {
-            "PartitionKey": release,
-            "RowKey": target.key,
+            "PartitionKey": release.id,
+            "RowKey": row_key(release.image_name, target),
+            "image_name": release.image_name,
+            "target_key": target.key,
             "subscription_id": target.subscription_id,
             "region": target.region,
             "storage_account": target.storage_account,
             "image_resource_group": target.image_resource_group,
+            "source_md5": release.source.md5 or "",
             "state": state.value,
             "updated": datetime.now(UTC),
             **{k: v for k, v in fields.items() if v is not None},
         }
         await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
 
-    async def entries(self, release: str) -> list[LedgerEntry]:
-        """Every entity of a release, ordered by target key."""
+    async def entries(self, release_id: str, image_name: str) -> list[LedgerEntry]:
+        """Every entity of one image's release, ordered by target key."""
         query = self._table.query_entities(
-            "PartitionKey eq @release", parameters={"release": release}
+            "PartitionKey eq @release and image_name eq @image",
+            parameters={"release": release_id, "image": image_name},
         )
         entries = [
             LedgerEntry(
                 release=entity["PartitionKey"],
-                target_key=entity["RowKey"],
                 **{k: v for k, v in entity.items() if k in LedgerEntry.model_fields},
             )
             async for entity in query

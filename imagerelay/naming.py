@@ -61,7 +61,8 @@ def managed_image_name(release: str, image_name: str, region: str) -> str:
     return check_image_name(f"{image_name}-{release}-{region}")
 
 
-def artifact_key(release: str, kind: str) -> str:
+def artifact_key(release: str, image_name: str, kind: str) -> str:
     """Prefect artifact keys allow only lowercase letters, digits and dashes."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", f"release-{release}-{kind}".lower())
+    raw = f"release-{release}-{image_name}-{kind}".lower()
+    slug = re.sub(r"[^a-z0-9-]+", "-", raw)
     return re.sub(r"-{2,}", "-", slug).strip("-")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from imagerelay.errors import PermanentError
 from imagerelay.ledger import LedgerEntry
 from imagerelay.models import Release, TargetState
 from imagerelay.redact import redact_text
@@ -15,13 +16,33 @@ def target_rows(entries: list[LedgerEntry]) -> list[dict[str, str]]:
             "region": entry.region,
             "account": entry.storage_account,
             "state": entry.state.value,
-            "copy seconds": _seconds(entry.copy_seconds),
-            "image seconds": _seconds(entry.image_seconds),
+            "copy": _step(entry.copy_seconds, entry.copy_reused),
+            "image": _step(entry.image_seconds, entry.image_reused),
             "image id": entry.image_id,
             "error": redact_text(entry.error),
         }
         for entry in entries
     ]
+
+
+class SourceChanged(PermanentError):
+    """A release id was reused for a different VHD."""
+
+
+def check_same_source(release: Release, earlier: list[LedgerEntry]) -> None:
+    """Refuse to re-run a release from a VHD other than the one it started with."""
+    for entry in earlier:
+        if (
+            entry.source_md5
+            and release.source.md5
+            and (entry.source_md5 != release.source.md5)
+        ):
+            raise SourceChanged(
+                f"release {release.id} of {release.image_name} was distributed from "
+                f"a VHD with MD5 {entry.source_md5}; {release.source.blob} has MD5 "
+                f"{release.source.md5}. A release never changes its VHD: release it "
+                "under a new release id"
+            )
 
 
 def failed_targets(entries: list[LedgerEntry]) -> list[LedgerEntry]:
@@ -34,7 +55,10 @@ def summary_markdown(
     """A short markdown account of the release for the Prefect UI."""
     failed = failed_targets(entries)
     done = len(entries) - len(failed)
-    copy_times = [e.copy_seconds for e in entries if e.copy_seconds is not None]
+    copy_times = [
+        e.copy_seconds for e in entries if e.copy_seconds and not e.copy_reused
+    ]
+    reused = sum(1 for e in entries if e.image_reused)
     lines = [
         f"# Release {release.id}: {release.image_name}",
         "",
@@ -42,7 +66,8 @@ def summary_markdown(
         f"({release.source.size / 2**20:,.0f} MiB, {release.os_type}, "
         f"Hyper-V {release.hyper_v_generation})",
         f"- Tier-1 copies: {tier1_copies}",
-        f"- Targets done: **{done} of {len(entries)}**",
+        f"- Targets done: **{done} of {len(entries)}**"
+        + (f" ({reused} already done by an earlier run)" if reused else ""),
     ]
     if copy_times:
         lines.append(f"- Slowest copy: {max(copy_times):.1f} s")
@@ -56,5 +81,8 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
-def _seconds(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}"
+def _step(seconds: float | None, reused: bool) -> str:
+    """'12.3 s' for work done in this run, 'reused' for work an earlier run did."""
+    if reused:
+        return "reused"
+    return "" if seconds is None else f"{seconds:.1f} s"

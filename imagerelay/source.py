@@ -9,7 +9,7 @@ from azure.storage.blob import BlobProperties
 from azure.storage.blob.aio import ContainerClient
 
 from imagerelay.errors import PermanentError
-from imagerelay.models import OsType, SourceVhd
+from imagerelay.models import HyperVGeneration, OsType, SourceVhd
 from imagerelay.vhd import FOOTER_SIZE, VhdError, parse_footer
 
 UPLOAD_PREFIX = "uploads/"
@@ -43,17 +43,27 @@ async def newest_upload(container: ContainerClient, os_type: OsType) -> str:
     return str(newest.name)
 
 
-async def verify_source(container: ContainerClient, blob_name: str) -> SourceVhd:
+async def verify_source(
+    container: ContainerClient,
+    blob_name: str,
+    os_type: OsType,
+    hyper_v_generation: HyperVGeneration,
+) -> SourceVhd:
     """Check the blob is a complete fixed VHD page blob Azure will accept."""
     blob = container.get_blob_client(blob_name)
     where = f"{container.container_name}/{blob_name}"
     try:
         props = await blob.get_blob_properties()
     except ResourceNotFoundError:
+        uploads = [
+            b async for b in container.list_blob_names(name_starts_with=UPLOAD_PREFIX)
+        ]
+        known = ", ".join(uploads[-5:]) or "none yet"
         raise SourceError(
             f"{where} does not exist in tier-0; pass the blob path that "
-            "`imagerelay upload` printed (e.g. uploads/2026.12/golden.vhd)"
+            f"`imagerelay upload` printed (latest uploads: {known})"
         ) from None
+    _check_stamps(where, props.metadata or {}, os_type, hyper_v_generation)
     if props.blob_type != "PageBlob":
         raise SourceError(
             f"{where} is a {props.blob_type}; Azure makes images only from page "
@@ -88,3 +98,26 @@ async def verify_source(container: ContainerClient, blob_name: str) -> SourceVhd
         if md5
         else props.metadata.get("imagerelay_md5"),
     )
+
+
+def _check_stamps(
+    where: str,
+    metadata: dict[str, str],
+    os_type: OsType,
+    hyper_v_generation: HyperVGeneration,
+) -> None:
+    """Refuse a release whose OS type or generation contradicts the upload's stamps."""
+    stamped = {
+        "OS type": (metadata.get("imagerelay_os_type"), os_type),
+        "Hyper-V generation": (
+            metadata.get("imagerelay_hyper_v_generation"),
+            hyper_v_generation,
+        ),
+    }
+    for what, (uploaded, asked) in stamped.items():
+        if uploaded and uploaded.lower() != asked.lower():
+            raise SourceError(
+                f"{where} was uploaded as {what} {uploaded}, but the release asks for "
+                f"{asked}; run the release with {what} {uploaded}, or upload the "
+                "right VHD"
+            )

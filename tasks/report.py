@@ -17,12 +17,12 @@ async def publish_report(
 ) -> None:
     """Publish one row per target and a markdown summary, keyed by release id."""
     await acreate_table_artifact(
-        key=artifact_key(release.id, "targets"),
+        key=artifact_key(release.id, release.image_name, "targets"),
         table=report.target_rows(entries),
         description=f"Targets of release {release.id}",
     )
     await acreate_markdown_artifact(
-        key=artifact_key(release.id, "summary"),
+        key=artifact_key(release.id, release.image_name, "summary"),
         markdown=report.summary_markdown(release, entries, tier1_copies),
         description=f"Summary of release {release.id}",
     )

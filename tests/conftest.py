@@ -32,6 +32,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        devstack.flush_prefect_clients()
         _reload_settings()
         devstack.down(state_dir, env_file=None)
 

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from imagerelay import clients
+from imagerelay.commands import make_console
 from imagerelay.images import source_blob_uri
 from imagerelay.inventory import load_inventory
 from imagerelay.settings import get_settings
 
 app = typer.Typer(help="Managed images in the inventory's targets.")
-# Wide enough for a subscription id and a blob path when printed to a pipe or log.
-console = Console(width=None if sys.stdout.isatty() else 170)
+console = make_console()
 
 
 @app.command("list")
@@ -27,10 +25,17 @@ def list_images(
     release: Annotated[
         str | None, typer.Option(help="Only images tagged with this release.")
     ] = None,
+    image_name: Annotated[
+        str | None, typer.Option(help="Only images of this base name.")
+    ] = None,
     inventory: Annotated[Path | None, typer.Option(help="Inventory file.")] = None,
 ) -> None:
     """List images in every target's image resource group."""
     rows = asyncio.run(_collect(inventory, release))
+    if image_name:
+        rows = [
+            row for row in rows if row[2].split("/")[1].startswith(f"{image_name}-")
+        ]
     table = Table("subscription", "region", "resource group/image", "state", "VHD")
     for row in rows:
         table.add_row(*row)

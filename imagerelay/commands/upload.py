@@ -12,7 +12,6 @@ import typer
 from azure.core.exceptions import ResourceNotFoundError
 from azure.identity import DefaultAzureCredential
 from azure.storage.blob import BlobClient
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -21,6 +20,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from imagerelay.commands import make_console
 from imagerelay.inventory import InventoryError, load_inventory
 from imagerelay.naming import NamingError, check_image_name, upload_blob_name
 from imagerelay.settings import Settings, get_settings
@@ -28,7 +28,7 @@ from imagerelay.upload import UploadError, upload_vhd
 from imagerelay.vhd import VhdError, inspect_vhd
 
 RELEASE_DEPLOYMENT = "release/golden"
-console = Console(stderr=True)
+console = make_console(stderr=True)
 
 
 def upload(

@@ -103,10 +103,10 @@ async def test_release_makes_an_image_in_every_enabled_target(
         stack.connection_string(plan.tier0.storage_account), "imagerelayledger"
     )
     entities = list(table.query_entities(f"PartitionKey eq '{RELEASE}'"))
-    assert sorted(e["RowKey"] for e in entities) == sorted(t.key for t in enabled)
+    assert sorted(e["target_key"] for e in entities) == sorted(t.key for t in enabled)
     assert {e["state"] for e in entities} == {"done"}
 
-    rows = await _artifact_rows(artifact_key(RELEASE, "targets"))
+    rows = await _artifact_rows(artifact_key(RELEASE, IMAGE, "targets"))
     assert len(rows) == len(enabled)
     assert {(r["subscription"], r["region"]) for r in rows} == {
         (t.subscription_id, t.region) for t in enabled
@@ -139,7 +139,7 @@ async def test_rerun_skips_done_targets_and_a_bad_target_fails_alone(
     assert state.is_failed()
     assert "1 of" in (state.message or "") and "eastus" in (state.message or "")
 
-    rows = await _artifact_rows(artifact_key(RELEASE, "targets"))
+    rows = await _artifact_rows(artifact_key(RELEASE, IMAGE, "targets"))
     failed = [r for r in rows if r["state"] == "failed"]
     assert len(failed) == 1
     assert "is in westeurope, not eastus" in failed[0]["error"]
@@ -156,3 +156,44 @@ def _tier2_etag(stack: StackConfig, target: Target) -> str:
         tier2_blob_name(RELEASE, IMAGE),
     )
     return str(blob.get_blob_properties().etag)
+
+
+async def test_a_release_never_changes_its_vhd(
+    stack: StackConfig, uploaded_vhd: str, tmp_path: Path
+) -> None:
+    plan = load_inventory(TEST_INVENTORY)
+    other = build_golden_vhd(tmp_path / "other.vhd", 24)
+    name = upload_blob_name(RELEASE, other.name)
+    blob = BlobClient.from_connection_string(
+        stack.connection_string(plan.tier0.storage_account), plan.tier0.container, name
+    )
+    upload_vhd(other, blob, metadata={"imagerelay_os_type": "Linux"})
+    copied_before = {t.key: _tier2_etag(stack, t) for t in plan.enabled_targets}
+
+    state = await release_flow(
+        os_type="Linux",
+        image_name=IMAGE,
+        release_id=RELEASE,
+        vhd=name,
+        return_state=True,
+    )
+
+    assert state.is_failed()
+    assert "never changes its VHD" in (state.message or "")
+    after = {t.key: _tier2_etag(stack, t) for t in plan.enabled_targets}
+    assert after == copied_before
+
+
+async def test_os_type_must_match_the_upload(
+    stack: StackConfig, uploaded_vhd: str
+) -> None:
+    state = await release_flow(
+        os_type="Windows",
+        image_name="golden-windows",
+        release_id=RELEASE,
+        vhd=uploaded_vhd,
+        return_state=True,
+    )
+
+    assert state.is_failed()
+    assert "uploaded as OS type Linux" in (state.message or "")

@@ -6,6 +6,7 @@ import json
 import os
 import struct
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from imagerelay.vhd import (
 )
 
 FIXED_OPTS = "subformat=fixed,force_size=on"
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def qemu_img(*args: str) -> str:
@@ -260,13 +264,27 @@ def test_missing_file_is_refused(tmp_path: Path) -> None:
         inspect_vhd(tmp_path / "nope.vhd")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
 def test_unreadable_file_is_refused(tmp_path: Path) -> None:
     path = create_fixed(tmp_path / "locked.vhd", "20M")
     path.chmod(0)
+    tmp_path.chmod(0o755)
+    check = (
+        "import sys; from pathlib import Path; from imagerelay.vhd import *\n"
+        "try: inspect_vhd(Path(sys.argv[1]))\n"
+        "except VhdError as exc: print(exc); sys.exit(3)\n"
+    )
+    command = [sys.executable, "-c", check, str(path)]
+    if os.geteuid() == 0:
+        # root reads any file: run the check as nobody, as an operator would be.
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        command += [sys.executable, "-c", check, str(path)]
 
-    with pytest.raises(VhdError, match="not readable"):
-        inspect_vhd(path)
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=PROJECT_ROOT, check=False
+    )
+
+    assert result.returncode == 3, result.stderr
+    assert "not readable" in result.stdout
 
 
 def test_vhd_error_is_a_value_error() -> None:
