@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 from azure.storage.blob.aio import BlobClient, BlobServiceClient
@@ -18,29 +19,21 @@ async def read_sas_url(blob: BlobClient, lifetime: timedelta) -> str:
     """
     now = datetime.now(UTC)
     start, expiry = now - CLOCK_SKEW, now + lifetime
-    permission = BlobSasPermissions(read=True)
     account_key = getattr(blob.credential, "account_key", None)
-    if account_key:
-        token = generate_blob_sas(
-            blob.account_name or "",
-            blob.container_name,
-            blob.blob_name,
-            account_key=account_key,
-            permission=permission,
-            start=start,
-            expiry=expiry,
-        )
-    else:
+    signer: dict[str, Any] = {"account_key": account_key}
+    if not account_key:
         account_url = blob.url[: blob.url.index(f"/{blob.container_name}/")]
         async with BlobServiceClient(account_url, credential=blob.credential) as svc:
-            delegation_key = await svc.get_user_delegation_key(start, expiry)
-        token = generate_blob_sas(
-            blob.account_name or "",
-            blob.container_name,
-            blob.blob_name,
-            user_delegation_key=delegation_key,
-            permission=permission,
-            start=start,
-            expiry=expiry,
-        )
+            signer = {
+                "user_delegation_key": await svc.get_user_delegation_key(start, expiry)
+            }
+    token = generate_blob_sas(
+        blob.account_name or "",
+        blob.container_name,
+        blob.blob_name,
+        permission=BlobSasPermissions(read=True),
+        start=start,
+        expiry=expiry,
+        **signer,
+    )
     return f"{blob.url}?{token}"
