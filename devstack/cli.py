@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from azure.core.exceptions import AzureError
+from rich.markup import escape
 from rich.table import Table
 
 from devstack import stack
@@ -37,7 +38,7 @@ def up(
     try:
         config = stack.up(state_dir, inventory, worker=worker)
     except (StackError, InventoryError, AzureError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     console.print(
         f"stack up in {time.monotonic() - started:.1f} s: "

@@ -56,6 +56,8 @@ def up(
     """Start every service not yet running and make the stack ready for a release."""
     state_dir = state_dir.resolve()
     inventory = load_inventory(inventory_path)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.chmod(0o700)  # keys, the Prefect database and its encryption key
     config = _configure(state_dir, inventory)
     env = service_env(config, inventory_path.resolve())
 

@@ -30,7 +30,7 @@ def scheduled_month() -> str:
 def run_name() -> str:
     """release-<id>-<image name>, so runs of different releases tell apart in the UI."""
     parameters = flow_run.parameters
-    release_id = parameters.get("release_id") or scheduled_month()
+    release_id = parameters.get("release_id") or "latest"
     return f"release-{release_id}-{parameters['image_name']}"
 
 
@@ -50,8 +50,9 @@ async def release_flow(
     Args:
         os_type: Linux or Windows, as Azure needs it stated.
         image_name: Base name of the managed images ("<image_name>-<release_id>").
-        release_id: Names everything the release creates, e.g. "2026.12"; the
-            month of the scheduled start time if omitted.
+        release_id: Names everything the release creates, e.g. "2026.12"; if
+            omitted, the release the upload was stamped with, else the month of
+            the scheduled start time.
         vhd: Blob path inside the tier-0 container; the newest upload if omitted.
         hyper_v_generation: V1 (BIOS) or V2 (UEFI).
         os_state: Generalized (sysprepped) or Specialized.
@@ -60,10 +61,8 @@ async def release_flow(
     """
     logger = get_run_logger()
     settings = get_settings()
-    release_id = check_release(release_id or scheduled_month())
     plan = load_inventory(inventory or settings.inventory)
-    for target in plan.enabled_targets:
-        managed_image_name(release_id, check_image_name(image_name), target.region)
+    check_image_name(image_name)
     block_name = tier0_block or settings.tier0_block
     tier0 = await Tier0Storage.load(block_name)
 
@@ -74,6 +73,9 @@ async def release_flow(
     except NothingToRelease as exc:
         logger.info("%s", exc)
         return Completed(message=str(exc))
+    release_id = check_release(release_id or source.release or scheduled_month())
+    for target in plan.enabled_targets:
+        managed_image_name(release_id, image_name, target.region)
     release = Release(
         id=release_id,
         image_name=image_name,
@@ -119,7 +121,9 @@ async def release_flow(
     await publish_report(release, entries, copies)
     failed = failed_targets(entries)
     if failed:
-        names = ", ".join(f"{e.subscription_id}/{e.region}" for e in failed)
+        names = ", ".join(
+            f"{e.subscription_id}/{e.region}/{e.storage_account}" for e in failed
+        )
         return Failed(
             message=f"{len(failed)} of {len(entries)} targets failed: {names}"
         )

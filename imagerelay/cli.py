@@ -5,8 +5,10 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 import typer
+from pydantic import ValidationError
 
 from imagerelay.commands import images, upload
+from imagerelay.commands.upload import fail
 
 app = typer.Typer(
     help="Distribute a golden VHD as managed images to every Azure target.",
@@ -25,4 +27,11 @@ def _add_plugins() -> None:
 
 def main() -> None:
     _add_plugins()
-    app()
+    try:
+        app()
+    except ValidationError as exc:
+        fields = "; ".join(
+            f"IMAGERELAY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        fail(f"invalid setting: {fields}")

@@ -10,6 +10,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobProperties
 from azure.storage.blob.aio import BlobClient
 
+from imagerelay.errors import PermanentError
 from imagerelay.models import CopyResult
 from imagerelay.redact import redact_url
 
@@ -20,6 +21,10 @@ SOURCE_ETAG = "imagerelay_source_etag"
 
 class CopyFailed(RuntimeError):
     """Azure ended a copy as failed or aborted, or it did not finish in time."""
+
+
+class CopyRefused(CopyFailed, PermanentError):
+    """The destination cannot take the copy until someone fixes it."""
 
 
 def copy_metadata(
@@ -77,7 +82,16 @@ async def copy_blob(
     else:
         if existing is not None and existing.copy.status == "pending":
             await destination.abort_copy(existing)
-        await destination.start_copy_from_url(source_sas_url, metadata=metadata)
+        try:
+            await destination.start_copy_from_url(source_sas_url, metadata=metadata)
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", None) != "ContainerNotFound":
+                raise
+            raise CopyRefused(
+                f"container {destination.container_name} does not exist in storage "
+                f"account {destination.account_name}; create it or fix the "
+                "target's container in the inventory"
+            ) from None
         logger.info("Started copy of %d bytes to %s", size, where)
 
     while True:

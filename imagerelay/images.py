@@ -49,6 +49,11 @@ async def check_account_location(
             target.account_resource_group, target.storage_account
         )
     except HttpResponseError as exc:
+        if exc.status_code not in (403, 404):
+            raise ImageError(
+                f"could not read storage account {target.storage_account} from "
+                f"Azure Resource Manager: {azure_error(exc)}"
+            ) from None
         raise ImageRefused(
             f"storage account {target.storage_account} was not found in resource "
             f"group {target.account_resource_group} of subscription "

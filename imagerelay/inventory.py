@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 StorageAccountName = Annotated[
     str,
@@ -27,6 +34,7 @@ ContainerName = Annotated[
 ]
 SubscriptionId = Annotated[
     str,
+    AfterValidator(str.lower),
     Field(
         pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
         description="Azure subscription id (a GUID).",
@@ -119,6 +127,23 @@ class Inventory(BaseModel):
                     "remove the duplicate"
                 )
             seen.add(target.key)
+        return self
+
+    @model_validator(mode="after")
+    def _accounts_have_one_home(self) -> Inventory:
+        homes: dict[str, tuple[str, str]] = {
+            self.tier0.storage_account: (self.tier0.subscription_id, self.tier0.region)
+        }
+        for index, target in enumerate(self.targets):
+            home = (target.subscription_id, target.region)
+            known = homes.setdefault(target.storage_account, home)
+            if known != home:
+                raise ValueError(
+                    f"targets[{index}] puts storage account {target.storage_account} "
+                    f"in {home[0]}/{home[1]}, but it is also listed in "
+                    f"{known[0]}/{known[1]}; account names are unique across Azure, "
+                    "give each subscription and region its own account"
+                )
         return self
 
     @property

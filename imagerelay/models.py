@@ -22,6 +22,9 @@ class SourceVhd(BaseModel):
     size: int
     etag: str
     md5: str | None = None
+    release: str | None = Field(
+        default=None, description="Release id the upload was stamped with."
+    )
 
 
 class Release(BaseModel):

@@ -18,8 +18,8 @@ def check_release(release: str) -> str:
     if not re.match(RELEASE_PATTERN, release):
         raise NamingError(
             f"release id {release!r} is invalid: use 1-40 letters, digits, '.', '_' "
-            "or '-', starting with a letter or digit (e.g. 2026.12); quote it in "
-            "`--param release='\"2026.12\"'`"
+            "or '-', starting with a letter or digit, e.g. 2026.12 (with `prefect "
+            "deployment run`, quote it: --param release_id='\"2026.12\"')"
         )
     return release
 

@@ -10,7 +10,7 @@ from azure.storage.blob.aio import ContainerClient
 
 from imagerelay.errors import PermanentError
 from imagerelay.models import HyperVGeneration, OsType, SourceVhd
-from imagerelay.vhd import FOOTER_SIZE, VhdError, parse_footer
+from imagerelay.vhd import FOOTER_SIZE, VhdError, check_for_azure, parse_footer
 
 UPLOAD_PREFIX = "uploads/"
 
@@ -66,7 +66,7 @@ async def verify_source(
     _check_stamps(where, props.metadata or {}, os_type, hyper_v_generation)
     if props.blob_type != "PageBlob":
         raise SourceError(
-            f"{where} is a {props.blob_type}; Azure makes images only from page "
+            f"{where} is a {props.blob_type.value}; Azure makes images only from page "
             "blobs: upload it with `imagerelay upload`"
         )
     if "imagerelay_md5" not in (props.metadata or {}):
@@ -83,17 +83,17 @@ async def verify_source(
         footer = parse_footer(await stream.readall())
     except VhdError as exc:
         raise SourceError(f"{where}: {exc}") from None
-    if footer.current_size + FOOTER_SIZE != props.size:
-        raise SourceError(
-            f"{where} is {props.size} bytes but its footer says the disk is "
-            f"{footer.current_size} bytes: the upload is incomplete; upload it again"
-        )
+    try:
+        check_for_azure(footer, props.size, where)
+    except VhdError as exc:
+        raise SourceError(str(exc)) from None
     md5 = props.content_settings.content_md5
     return SourceVhd(
         container=container.container_name,
         blob=blob_name,
         size=props.size,
         etag=str(props.etag).strip('"'),
+        release=props.metadata.get("imagerelay_release"),
         md5=base64.b64encode(md5).decode()
         if md5
         else props.metadata.get("imagerelay_md5"),

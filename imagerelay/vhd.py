@@ -253,7 +253,8 @@ def inspect_vhd(path: Path) -> VhdFooter:
                 f"{path.name} starts with a VHD header but does not end with a VHD "
                 "footer; the file is truncated, copy it again from its source"
             )
-        fix = _FIX.format(fmt="raw", src=path.name, dst=f"{path.stem}.vhd")
+        dst = f"{path.stem}-fixed.vhd" if path.suffix == ".vhd" else f"{path.stem}.vhd"
+        fix = _FIX.format(fmt="raw", src=path.name, dst=dst)
         raise VhdError(
             f"{path.name} has no VHD footer (cookie {COOKIE.decode()}) in its last "
             f"{FOOTER_SIZE} bytes. If it is a raw disk, convert it with `{fix}`; "
@@ -263,24 +264,34 @@ def inspect_vhd(path: Path) -> VhdFooter:
         footer = parse_footer(tail)
     except VhdError as exc:
         raise VhdError(f"{path.name}: {exc}") from None
+    check_for_azure(footer, size, path.name)
+    return footer
 
+
+def check_for_azure(footer: VhdFooter, size: int, name: str) -> None:
+    """Refuse a VHD of `size` bytes with this footer unless Azure can make an image.
+
+    Args:
+        name: the file or blob name, used in messages and suggested commands.
+    """
+    stem = name.rsplit("/", 1)[-1].removesuffix(".vhd")
     if footer.disk_type != FIXED:
-        fix = _FIX.format(fmt="vpc", src=path.name, dst=f"{path.stem}-fixed.vhd")
+        fix = _FIX.format(fmt="vpc", src=name, dst=f"{stem}-fixed.vhd")
         raise VhdError(
-            f"{path.name} is a {footer.disk_type_name} VHD and Azure takes only fixed "
+            f"{name} is a {footer.disk_type_name} VHD and Azure takes only fixed "
             f"VHDs; convert it with `{fix}`"
         )
 
     virtual = footer.current_size
     if size != virtual + FOOTER_SIZE:
         raise VhdError(
-            f"{path.name} is {size} bytes but its footer says virtual size {virtual} "
+            f"{name} is {size} bytes but its footer says virtual size {virtual} "
             f"bytes, so the file should be {virtual + FOOTER_SIZE} bytes; it was "
             "truncated or appended to, copy it again from its source"
         )
     if virtual % MIB:
         whole = max(-(-virtual // MIB), MIN_SIZE // MIB)
-        fix = _RESIZE.format(name=path.name, mib=whole)
+        fix = _RESIZE.format(name=name, mib=whole)
         hint = ""
         if footer.creator_app == b"qemu":
             hint = " (qemu-img rounded it to a CHS geometry; pass force_size=on)"
@@ -289,7 +300,7 @@ def inspect_vhd(path: Path) -> VhdFooter:
             f"resize it to {whole} MiB with `{fix}`"
         )
     if virtual < MIN_SIZE:
-        fix = _RESIZE.format(name=path.name, mib=MIN_SIZE // MIB)
+        fix = _RESIZE.format(name=name, mib=MIN_SIZE // MIB)
         raise VhdError(
             f"virtual size {_mib(virtual)} MiB is under Azure's minimum of "
             f"{MIN_SIZE // MIB} MiB; grow it with `{fix}`"
@@ -300,4 +311,3 @@ def inspect_vhd(path: Path) -> VhdFooter:
             f"{MAX_SIZE // MIB} MiB (2 TiB); shrink the filesystem and partitions, "
             "then the disk with `qemu-img resize --shrink -f raw` on a raw copy"
         )
-    return footer

@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, NoReturn
 
 import typer
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.identity import DefaultAzureCredential
 from azure.storage.blob import BlobClient
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -22,12 +27,30 @@ from rich.progress import (
 
 from imagerelay.commands import make_console
 from imagerelay.inventory import InventoryError, load_inventory
-from imagerelay.naming import NamingError, check_image_name, upload_blob_name
+from imagerelay.naming import (
+    NamingError,
+    check_image_name,
+    managed_image_name,
+    upload_blob_name,
+)
+from imagerelay.redact import redact_text
 from imagerelay.settings import Settings, get_settings
-from imagerelay.upload import UploadError, upload_vhd
+from imagerelay.upload import META_MD5, UploadError, upload_vhd
 from imagerelay.vhd import VhdError, inspect_vhd
 
 RELEASE_DEPLOYMENT = "release/golden"
+
+
+class OsChoice(StrEnum):
+    linux = "linux"
+    windows = "windows"
+
+
+class GenerationChoice(StrEnum):
+    V1 = "V1"
+    V2 = "V2"
+
+
 console = make_console(stderr=True)
 
 
@@ -35,11 +58,13 @@ def upload(
     file: Annotated[Path, typer.Argument(help="Fixed VHD to upload.")],
     release: Annotated[str, typer.Option(help="Release id, e.g. 2026.12.")],
     os_type: Annotated[
-        Literal["linux", "windows"], typer.Option(help="Guest OS of the image.")
+        OsChoice,
+        typer.Option(help="Guest OS of the image.", case_sensitive=False),
     ],
     hyper_v_generation: Annotated[
-        Literal["V1", "V2"], typer.Option(help="V1 (BIOS) or V2 (UEFI).")
-    ] = "V2",
+        GenerationChoice,
+        typer.Option(help="V1 (BIOS) or V2 (UEFI).", case_sensitive=False),
+    ] = GenerationChoice.V2,
     image_name: Annotated[
         str | None,
         typer.Option(help="Base name of the images; golden-<os-type> if unset."),
@@ -49,56 +74,101 @@ def upload(
     ] = False,
     threads: Annotated[
         int | None,
-        typer.Option(help="Parallel page writes (IMAGERELAY_UPLOAD_THREADS)."),
+        typer.Option(
+            min=1, max=64, help="Parallel page writes (IMAGERELAY_UPLOAD_THREADS)."
+        ),
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="Replace a finished upload of a different file."
+        ),
+    ] = False,
     inventory: Annotated[
         Path | None, typer.Option(help="Inventory file (IMAGERELAY_INVENTORY).")
     ] = None,
 ) -> None:
     """Check a VHD, upload it to tier-0 as a page blob and stamp its metadata."""
     settings = get_settings()
-    os_name = "Linux" if os_type == "linux" else "Windows"
-    image = image_name or f"golden-{os_type}"
+    os_name = os_type.value.capitalize()
+    generation = hyper_v_generation.value.upper()
+    image = image_name or f"golden-{os_type.value.lower()}"
     try:
-        check_image_name(image)
         plan = load_inventory(inventory or settings.inventory)
+        for region in {t.region for t in plan.enabled_targets}:
+            managed_image_name(release, check_image_name(image), region)
         blob_name = upload_blob_name(release, file.name)
         inspect_vhd(file)
     except (NamingError, InventoryError, VhdError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
     blob = _tier0_blob(
         settings, plan.tier0.storage_account, plan.tier0.container, blob_name
     )
     where = f"{plan.tier0.storage_account}/{plan.tier0.container}/{blob_name}"
-    if _already_uploaded(blob, file):
-        console.print(
-            f"{where} already holds this file (same MD5); not sending it again"
-        )
-    else:
-        metadata = {
-            "imagerelay_release": release,
-            "imagerelay_os_type": os_name,
-            "imagerelay_hyper_v_generation": hyper_v_generation,
-            "imagerelay_image_name": image,
-            "imagerelay_source_file": file.name,
-        }
-        try:
-            result = _upload_with_progress(
-                file, blob, metadata, threads or settings.upload_threads
-            )
-        except (UploadError, VhdError) as exc:
-            _fail(str(exc))
-        console.print(
-            f"uploaded {where}: {result.size / 2**20:,.0f} MiB in "
-            f"{result.seconds:.1f} s ({result.mib_per_second:.0f} MiB/s), "
-            f"{result.bytes_sent / 2**20:,.1f} MiB sent (zero ranges skipped), "
-            f"MD5 {result.md5}"
-        )
+    metadata = {
+        "imagerelay_release": release,
+        "imagerelay_os_type": os_name,
+        "imagerelay_hyper_v_generation": generation,
+        "imagerelay_image_name": image,
+        "imagerelay_source_file": file.name,
+    }
+    try:
+        with _cleanup_on_sigterm():
+            _send_unless_there(blob, file, where, metadata, replace, threads, settings)
+    except (UploadError, VhdError) as exc:
+        fail(str(exc))
+    except AzureError as exc:
+        fail(f"tier-0 ({where}) cannot be reached or refused: {redact_text(str(exc))}")
     print(blob_name)
 
     if run:
-        _start_release(settings, release, image, os_name, hyper_v_generation, blob_name)
+        _start_release(settings, release, image, os_name, generation, blob_name)
+
+
+def _send_unless_there(
+    blob: BlobClient,
+    file: Path,
+    where: str,
+    metadata: dict[str, str],
+    replace: bool,
+    threads: int | None,
+    settings: Settings,
+) -> None:
+    """Upload the file unless the blob is already a finished upload of it."""
+    existing = _finished_md5(blob)
+    if existing is not None:
+        if existing == _file_md5(file):
+            console.print(f"{where} already holds this file (same MD5); not sent again")
+            return
+        if not replace:
+            fail(
+                f"{where} already holds a finished upload of another file (MD5 "
+                f"{existing}); upload under a new --release, or pass --replace"
+            )
+    result = _upload_with_progress(
+        file, blob, metadata, threads or settings.upload_threads
+    )
+    console.print(
+        f"uploaded {where}: {result.size / 2**20:,.0f} MiB in "
+        f"{result.seconds:.1f} s ({result.mib_per_second:.0f} MiB/s), "
+        f"{result.bytes_sent / 2**20:,.1f} MiB sent (zero ranges skipped), "
+        f"MD5 {result.md5}"
+    )
+
+
+@contextmanager
+def _cleanup_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into an exception, so a killed upload deletes its partial blob."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _tier0_blob(
@@ -112,20 +182,21 @@ def _tier0_blob(
     return BlobClient(url, container, name, credential=DefaultAzureCredential())
 
 
-def _already_uploaded(blob: BlobClient, file: Path) -> bool:
-    """True when the blob is a finished upload of exactly this file."""
+def _finished_md5(blob: BlobClient) -> str | None:
+    """The MD5 stamped on a finished upload at this blob, or None if there is none."""
     try:
         props = blob.get_blob_properties()
     except ResourceNotFoundError:
-        return False
-    stamped = props.metadata.get("imagerelay_md5")
-    if stamped is None or props.size != file.stat().st_size:
-        return False
+        return None
+    return props.metadata.get(META_MD5)
+
+
+def _file_md5(file: Path) -> str:
     digest = hashlib.md5()
     with file.open("rb") as handle:
         while chunk := handle.read(8 * 2**20):
             digest.update(chunk)
-    return base64.b64encode(digest.digest()).decode() == stamped
+    return base64.b64encode(digest.digest()).decode()
 
 
 def _upload_with_progress(
@@ -177,6 +248,7 @@ def _start_release(
     console.print(f"release {release} started: {ui}/runs/flow-run/{flow_run.id}")
 
 
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
+def fail(message: str) -> NoReturn:
+    """Print the problem (never as markup) and exit 2."""
+    console.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(2)

@@ -77,3 +77,23 @@ def test_a_list_is_not_an_inventory() -> None:
 def test_missing_file_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(InventoryError, match="IMAGERELAY_INVENTORY"):
         load_inventory(tmp_path / "missing.yaml")
+
+
+def test_subscription_ids_compare_without_case() -> None:
+    document = _demo()
+    twin = dict(document["targets"][0])
+    twin["subscription_id"] = twin["subscription_id"].upper()
+    document["targets"].append(twin)
+
+    with pytest.raises(InventoryError, match="repeats subscription"):
+        parse_inventory(yaml.safe_dump(document))
+
+
+def test_an_account_lives_in_one_subscription_and_region() -> None:
+    document = _demo()
+    document["targets"][1]["storage_account"] = document["targets"][0][
+        "storage_account"
+    ]
+
+    with pytest.raises(InventoryError, match="account names are unique across Azure"):
+        parse_inventory(yaml.safe_dump(document))

@@ -1,0 +1,120 @@
+"""`imagerelay upload` from the command line, against the stack's tier-0."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from azure.storage.blob import BlobClient
+from typer.testing import CliRunner
+
+from devstack.config import StackConfig
+from devstack.golden import build_golden_vhd
+from imagerelay.cli import app
+from imagerelay.inventory import load_inventory
+from imagerelay.settings import get_settings
+from tests.conftest import TEST_INVENTORY
+
+runner = CliRunner()
+
+
+def _upload(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["upload", *args])
+    return result.exit_code, result.output
+
+
+def _blob(stack: StackConfig, name: str) -> BlobClient:
+    plan = load_inventory(TEST_INVENTORY)
+    return BlobClient.from_connection_string(
+        stack.connection_string(plan.tier0.storage_account), plan.tier0.container, name
+    )
+
+
+@pytest.fixture(scope="module")
+def disks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("cli")
+    first = build_golden_vhd(folder / "one" / "disk.vhd", 24)
+    second = build_golden_vhd(folder / "two" / "disk.vhd", 21)
+    return first, second
+
+
+def test_upload_prints_the_blob_and_skips_a_second_identical_upload(
+    stack: StackConfig, disks: tuple[Path, Path]
+) -> None:
+    code, output = _upload(str(disks[0]), "--release", "cli.1", "--os-type", "Linux")
+    assert code == 0, output
+    assert output.strip().splitlines()[-1] == "uploads/cli.1/disk.vhd"
+    etag = _blob(stack, "uploads/cli.1/disk.vhd").get_blob_properties().etag
+
+    code, output = _upload(str(disks[0]), "--release", "cli.1", "--os-type", "linux")
+
+    assert code == 0, output
+    assert "same MD5" in output
+    assert _blob(stack, "uploads/cli.1/disk.vhd").get_blob_properties().etag == etag
+
+
+def test_a_different_file_never_silently_replaces_an_upload(
+    stack: StackConfig, disks: tuple[Path, Path]
+) -> None:
+    _upload(str(disks[0]), "--release", "cli.2", "--os-type", "linux")
+    blob = _blob(stack, "uploads/cli.2/disk.vhd")
+    before = blob.get_blob_properties()
+
+    code, output = _upload(str(disks[1]), "--release", "cli.2", "--os-type", "linux")
+
+    assert code == 2
+    assert "--replace" in output
+    assert blob.get_blob_properties().etag == before.etag
+
+    code, output = _upload(
+        str(disks[1]), "--release", "cli.2", "--os-type", "linux", "--replace"
+    )
+    assert code == 0, output
+    assert blob.get_blob_properties().size == disks[1].stat().st_size
+
+
+def test_error_text_is_printed_as_is_not_as_markup(
+    stack: StackConfig, tmp_path: Path
+) -> None:
+    missing = tmp_path / "[bold]disk[/bold].vhd"
+
+    code, output = _upload(str(missing), "--release", "cli.3", "--os-type", "linux")
+
+    assert code == 2
+    assert "[bold]disk[/bold].vhd does not exist" in output
+
+
+def test_an_image_name_too_long_for_any_target_is_refused_before_upload(
+    stack: StackConfig, disks: tuple[Path, Path]
+) -> None:
+    code, output = _upload(
+        str(disks[0]), "--release", "cli.4", "--os-type", "linux",
+        "--image-name", "g" * 70,
+    )  # fmt: skip
+
+    assert code == 2
+    assert "1-80" in output
+    assert not _blob(stack, "uploads/cli.4/disk.vhd").exists()
+
+
+def test_a_wrong_tier0_key_is_a_clear_error_without_the_key(
+    stack: StackConfig, disks: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = stack.accounts[0]
+    wrong_key = base64.b64encode(bytes(64)).decode()
+    wrong = stack.connection_string(account.name).replace(account.key, wrong_key)
+    monkeypatch.setenv("IMAGERELAY_TIER0_CONNECTION_STRING", wrong)
+    get_settings.cache_clear()
+    try:
+        code, output = _upload(
+            str(disks[0]), "--release", "cli.5", "--os-type", "linux"
+        )
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+    assert code == 2
+    assert "refused" in output
+    assert wrong_key not in output
+    assert account.key not in output
