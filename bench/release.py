@@ -61,17 +61,31 @@ async def _measure(config, args, root: Path) -> list[tuple[str, str]]:
     from imagerelay.inventory import load_inventory
     from imagerelay.naming import upload_blob_name
     from imagerelay.upload import upload_vhd
+    from imagerelay.vhd import build_footer
 
     plan = load_inventory(args.inventory)
     started = time.perf_counter()
     path = build_golden_vhd(root / "golden.vhd", args.size_mib)
     build_seconds = time.perf_counter() - started
 
+    def tier0_blob(name: str) -> BlobClient:
+        return BlobClient.from_connection_string(
+            config.connection_string(plan.tier0.storage_account),
+            plan.tier0.container,
+            name,
+        )
+
+    dense = root / "dense.vhd"
+    with dense.open("wb") as file:
+        for _ in range(args.size_mib):
+            file.write(os.urandom(2**20))
+        file.write(build_footer(args.size_mib * 2**20))
+    dense_upload = upload_vhd(dense, tier0_blob("dense/dense.vhd"), metadata={})
+
     name = upload_blob_name("bench", path.name)
-    blob = BlobClient.from_connection_string(
-        config.connection_string(plan.tier0.storage_account), plan.tier0.container, name
+    upload = upload_vhd(
+        path, tier0_blob(name), metadata={"imagerelay_os_type": "Linux"}
     )
-    upload = upload_vhd(path, blob, metadata={"imagerelay_os_type": "Linux"})
 
     async def release() -> float:
         started = time.perf_counter()
@@ -98,7 +112,11 @@ async def _measure(config, args, root: Path) -> list[tuple[str, str]]:
     return [
         ("golden disk build", f"{build_seconds:8.1f} s ({args.size_mib} MiB)"),
         (
-            "upload",
+            "upload, dense",
+            f"{dense_upload.seconds:8.1f} s  {dense_upload.mib_per_second:.0f} MiB/s",
+        ),
+        (
+            "upload, golden",
             f"{upload.seconds:8.1f} s  {upload.mib_per_second:.0f} MiB/s, "
             f"{upload.bytes_sent / 2**20:.1f} of {upload.size / 2**20:.0f} MiB sent",
         ),
