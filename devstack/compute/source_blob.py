@@ -30,6 +30,15 @@ class BlobAddress:
 def parse_blob_uri(blob_uri: str) -> BlobAddress:
     """Read the account from a path-style (Azurite) or a public Azure blob URL."""
     url = urlsplit(blob_uri)
+    if url.query:
+        # Never store or log a SAS: the image reads the blob with its own access.
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            "The blob URI carries a query string; pass the plain blob URL "
+            "without a SAS token.",
+            target="blobUri",
+        )
     host = (url.hostname or "").lower()
     segments = [unquote(part) for part in url.path.split("/") if part]
 

@@ -334,6 +334,14 @@ REFUSALS: dict[
         400,
         "InvalidParameter",
     ),
+    "blob URI with a SAS": (
+        lambda s, h: (
+            new_name(),
+            image_body(h.account.region, h.url(s, "good.vhd") + "?sv=1&sig=abc"),
+        ),
+        400,
+        "InvalidParameter",
+    ),
     "block blob": (
         lambda s, h: (new_name(), image_body(h.account.region, h.url(s, "block.vhd"))),
         400,
