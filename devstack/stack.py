@@ -8,11 +8,8 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,19 +17,18 @@ from pathlib import Path
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
 
+from devstack import services
 from devstack.config import STACK_FILE, StackConfig, accounts_from_inventory
 from devstack.processes import (
     Service,
     StackError,
     free_port,
     port_open,
-    wait_for_port,
 )
+from devstack.services import PROJECT_ROOT, WORK_POOL
 from imagerelay.inventory import Inventory, load_inventory
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".stack"
-WORK_POOL = "imagerelay"
 ENV_MARKER = "# Written by `imagerelay stack up`; removed by `imagerelay stack down`."
 
 logger = logging.getLogger(__name__)
@@ -61,15 +57,15 @@ def up(
     config = _configure(state_dir, inventory)
     env = service_env(config, inventory_path.resolve())
 
-    _start_azurite(config)
-    _start_arm(config, env)
-    _start_prefect_server(config, env)
+    services.start_azurite(config)
+    services.start_arm(config, env)
+    services.start_prefect_server(config, env)
     _create_containers(config, inventory)
     _register_prefect_objects(env)
     if env_file is not None:
         write_env_file(env_file, env)
     if worker:
-        _start_worker(config, env)
+        services.start_worker(config, env)
     return config
 
 
@@ -81,10 +77,10 @@ def down(state_dir: Path, env_file: Path | None = PROJECT_ROOT / ".env") -> list
     """
     stopped: list[str] = []
     for wave in (["worker"], ["prefect-server", "arm"], ["azurite"]):
-        services = [Service(name, state_dir.resolve()) for name in wave]
-        with ThreadPoolExecutor(len(services)) as pool:
-            results = list(pool.map(_stop, services))
-        stopped += [s.name for s, ok in zip(services, results, strict=True) if ok]
+        group = [Service(name, state_dir.resolve()) for name in wave]
+        with ThreadPoolExecutor(len(group)) as pool:
+            results = list(pool.map(services.stop, group))
+        stopped += [s.name for s, ok in zip(group, results, strict=True) if ok]
     if env_file is not None and _written_by_us(env_file):
         env_file.unlink()
     return stopped
@@ -100,14 +96,6 @@ def flush_prefect_clients() -> None:
 
     APILogWorker.drain_all(timeout=10)
     EventsWorker.drain_all(timeout=10)
-
-
-def _stop(service: Service) -> bool:
-    if service.name == "azurite":
-        # Azurite logs this for blob, queue and table once their data is saved, but
-        # its process can linger for many seconds afterwards.
-        return service.stop(closed_marks=("successfully closed", 3))
-    return service.stop()
 
 
 def status(state_dir: Path) -> list[ServiceStatus]:
@@ -212,88 +200,6 @@ def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
     return config
 
 
-def _start_azurite(config: StackConfig) -> None:
-    service = Service("azurite", config.state_dir)
-    if service.pid() is not None:
-        return
-    binary = PROJECT_ROOT / "node_modules" / ".bin" / "azurite"
-    if not binary.exists():
-        raise StackError("Azurite is not installed; run `npm ci` in the project root")
-    accounts = ";".join(f"{a.name}:{a.key}" for a in config.accounts)
-    env = {**os.environ, "AZURITE_ACCOUNTS": accounts}
-    location = config.state_dir / "azurite"
-    location.mkdir(parents=True, exist_ok=True)
-    service.start(
-        [
-            str(binary),
-            "--silent",
-            "--skipApiVersionCheck",
-            "--loose",
-            "--location", str(location),
-            "--blobHost", config.host, "--blobPort", str(config.blob_port),
-            "--queueHost", config.host, "--queuePort", str(config.queue_port),
-            "--tableHost", config.host, "--tablePort", str(config.table_port),
-        ],
-        env,
-    )  # fmt: skip
-    for port in (config.blob_port, config.queue_port, config.table_port):
-        wait_for_port(service, config.host, port, timeout=30)
-
-
-def _start_arm(config: StackConfig, env: dict[str, str]) -> None:
-    service = Service("arm", config.state_dir)
-    if service.pid() is not None:
-        return
-    command = [
-        sys.executable, "-m", "devstack.compute", "--state-dir", str(config.state_dir)
-    ]  # fmt: skip
-    service.start(command, {**os.environ, **env}, cwd=PROJECT_ROOT)
-    wait_for_port(service, config.host, config.arm_port, timeout=30)
-    wait_for_port(service, config.host, config.identity_port, timeout=10)
-
-
-def _start_prefect_server(config: StackConfig, env: dict[str, str]) -> None:
-    service = Service("prefect-server", config.state_dir)
-    if service.pid() is None:
-        home = config.state_dir / "prefect"
-        home.mkdir(parents=True, exist_ok=True)
-        server_env = {
-            **os.environ,
-            **env,
-            "PREFECT_HOME": str(home),
-            "PREFECT_API_DATABASE_CONNECTION_URL": (
-                f"sqlite+aiosqlite:///{home / 'prefect.db'}"
-            ),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "DO_NOT_TRACK": "1",
-        }
-        command = [
-            sys.executable, "-m", "prefect", "server", "start",
-            "--host", config.host, "--port", str(config.prefect_port),
-        ]  # fmt: skip
-        service.start(command, server_env, cwd=PROJECT_ROOT)
-    _wait_for_prefect(service, config, timeout=120)
-
-
-def _wait_for_prefect(service: Service, config: StackConfig, timeout: float) -> None:
-    health = f"{config.prefect_api_url}/health"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(health, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if service.pid() is None:
-            raise StackError(
-                f"the Prefect server exited during start; {service.log_file} ends "
-                f"with:\n{service.tail()}"
-            )
-        time.sleep(0.5)
-    raise StackError(f"the Prefect server did not answer {health} in {timeout:.0f} s")
-
-
 def _create_containers(config: StackConfig, inventory: Inventory) -> None:
     wanted = {(inventory.tier0.storage_account, inventory.tier0.container)}
     wanted |= {(t.storage_account, t.container) for t in inventory.targets}
@@ -312,23 +218,6 @@ def _register_prefect_objects(env: dict[str, str]) -> None:
     _run(command, {**os.environ, **env})
 
 
-def _start_worker(config: StackConfig, env: dict[str, str]) -> None:
-    service = Service("worker", config.state_dir)
-    if service.pid() is not None:
-        return
-    command = [
-        sys.executable, "-m", "prefect", "worker", "start",
-        "--pool", WORK_POOL, "--name", "imagerelay-local",
-    ]  # fmt: skip
-    worker_env = {
-        **os.environ,
-        **env,
-        "PREFECT_WORKER_QUERY_SECONDS": "2",
-        "PREFECT_LOGGING_EXTRA_LOGGERS": "imagerelay",
-    }
-    service.start(command, worker_env, cwd=PROJECT_ROOT)
-
-
 def _run(command: list[str], env: dict[str, str]) -> None:
     result = subprocess.run(
         command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True
@@ -337,10 +226,3 @@ def _run(command: list[str], env: dict[str, str]) -> None:
         raise StackError(
             f"`{' '.join(command[:6])} ...` failed:\n{result.stdout}{result.stderr}"
         )
-
-
-def remove_state(state_dir: Path) -> None:
-    """Delete the state folder of a stopped stack (all data, keys and certificates)."""
-    if any(Service(name, state_dir).pid() for name in SERVICES):
-        raise StackError("the stack is running; run `imagerelay stack down` first")
-    shutil.rmtree(state_dir, ignore_errors=True)

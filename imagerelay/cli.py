@@ -7,8 +7,7 @@ from importlib.metadata import entry_points
 import typer
 from pydantic import ValidationError
 
-from imagerelay.commands import images, upload
-from imagerelay.commands.upload import fail
+from imagerelay.commands import fail, images, upload
 
 app = typer.Typer(
     help="Distribute a golden VHD as managed images to every Azure target.",
@@ -34,4 +33,7 @@ def main() -> None:
             f"IMAGERELAY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
             for e in exc.errors()
         )
-        fail(f"invalid setting: {fields}")
+        try:
+            fail(f"invalid setting: {fields}")
+        except typer.Exit as exit_:
+            raise SystemExit(exit_.exit_code) from None

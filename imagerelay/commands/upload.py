@@ -10,13 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.identity import DefaultAzureCredential
 from azure.storage.blob import BlobClient
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -25,7 +24,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from imagerelay.commands import make_console
+from imagerelay.commands import fail, make_console
 from imagerelay.inventory import InventoryError, load_inventory
 from imagerelay.naming import (
     NamingError,
@@ -246,9 +245,3 @@ def _start_release(
     flow_run = asyncio.run(coroutine)
     ui = settings.ui_url or PREFECT_UI_URL.value()
     console.print(f"release {release} started: {ui}/runs/flow-run/{flow_run.id}")
-
-
-def fail(message: str) -> NoReturn:
-    """Print the problem (never as markup) and exit 2."""
-    console.print(f"[red]error:[/red] {escape(message)}")
-    raise typer.Exit(2)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +121,28 @@ def test_a_wrong_tier0_key_is_a_clear_error_without_the_key(
     assert "refused" in output
     assert wrong_key not in output
     assert account.key not in output
+
+
+def test_a_bad_setting_is_named_without_a_traceback(tmp_path: Path) -> None:
+    command = [sys.executable, "-c", "from imagerelay.cli import main; main()"]
+    command += [
+        "upload",
+        str(tmp_path / "x.vhd"),
+        "--release",
+        "r",
+        "--os-type",
+        "linux",
+    ]
+
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "IMAGERELAY_UPLOAD_THREADS": "0"},
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "IMAGERELAY_UPLOAD_THREADS" in result.stderr
+    assert "Traceback" not in result.stderr
