@@ -18,16 +18,18 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect_azure.credentials import AzureBlobStorageCredentials
 
 from blocks.tier0 import Tier0Storage
+from flows.setup import setup_flow
 
 
 async def register(pool: str, template: Path) -> None:
-    """Save the tier-0 block and create or update the process work pool."""
+    """Save the tier-0 block, run the setup flow, create or update the work pool."""
     credentials = AzureBlobStorageCredentials(
         connection_string=os.environ["IMAGERELAY_TIER0_CONNECTION_STRING"]
     )
     await Tier0Storage(credentials=credentials).save(
         os.environ.get("IMAGERELAY_TIER0_BLOCK", "imagerelay-tier0"), overwrite=True
     )
+    await setup_flow()
     async with get_client() as client:
         await client.create_work_pool(
             WorkPoolCreate(

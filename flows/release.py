@@ -12,11 +12,13 @@ from blocks.tier0 import Tier0Storage
 from flows.distribute import distribute
 from imagerelay.inventory import load_inventory
 from imagerelay.ledger import Ledger
+from imagerelay.limits import planned_limits
 from imagerelay.models import HyperVGeneration, OsState, OsType, Release, TargetState
 from imagerelay.naming import check_image_name, check_release, managed_image_name
 from imagerelay.report import check_same_source, failed_targets
 from imagerelay.settings import get_settings
 from imagerelay.source import NothingToRelease
+from tasks.limits import check_limits
 from tasks.report import publish_report
 from tasks.source import verify_source
 from tasks.tier1 import seed_tier1
@@ -63,6 +65,7 @@ async def release_flow(
     settings = get_settings()
     plan = load_inventory(inventory or settings.inventory)
     check_image_name(image_name)
+    await check_limits(planned_limits(plan, settings))
     block_name = tier0_block or settings.tier0_block
     tier0 = await Tier0Storage.load(block_name)
 

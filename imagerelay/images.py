@@ -86,10 +86,14 @@ async def ensure_image(
         existing_blob = source_blob_uri(existing)
         existing_md5 = (existing.tags or {}).get(SOURCE_MD5_TAG)
         if existing_blob != blob_uri or existing_md5 != release.source.md5:
+            made_from = (
+                f"a VHD with MD5 {existing_md5}"
+                if existing_md5
+                else "a VHD imagerelay did not record (no source MD5 tag)"
+            )
             raise ImageRefused(
-                f"image {name} in {group} already exists from another VHD "
-                f"({existing_blob}, MD5 {existing_md5}); delete it or release "
-                "under another id"
+                f"image {name} in {group} already exists, made from {made_from} "
+                f"at {existing_blob}; delete it or release under another id"
             )
         if (
             existing.properties

@@ -17,6 +17,7 @@ class SourceVhd(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    account: str
     container: str
     blob: str
     size: int

@@ -65,6 +65,21 @@ class Settings(BaseSettings):
         gt=0,
         description="A copy pending longer than this is aborted and the target fails.",
     )
+    limit_copies: int = Field(
+        default=150,
+        ge=1,
+        description="Copies running at once across all storage accounts.",
+    )
+    limit_copies_per_account: int = Field(
+        default=20,
+        ge=1,
+        description="Copies reading from or writing to one storage account at once.",
+    )
+    limit_images_per_subscription: int = Field(
+        default=20,
+        ge=1,
+        description="Image creations running at once in one subscription.",
+    )
     upload_threads: int = Field(
         default=8, ge=1, le=64, description="Parallel page writes during upload."
     )

@@ -89,6 +89,7 @@ async def verify_source(
         raise SourceError(str(exc)) from None
     md5 = props.content_settings.content_md5
     return SourceVhd(
+        account=str(container.account_name),
         container=container.container_name,
         blob=blob_name,
         size=props.size,

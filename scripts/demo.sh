@@ -26,11 +26,17 @@ uv run prefect --no-prompt deploy --all >/dev/null
 uv run prefect deployment ls
 
 step "Running release $RELEASE with prefect deployment run"
+status=0
 uv run prefect deployment run release/golden \
   --param os_type=Linux --param image_name=golden-linux \
   --param release_id="\"$RELEASE\"" --param vhd="$blob" --watch \
-  | tee .stack/logs/demo-run.log
+  | tee .stack/logs/demo-run.log || status=$?
 run_url=$(grep -o 'http://[^ ]*/runs/flow-run/[0-9a-f-]*' .stack/logs/demo-run.log | head -1)
+if [ "$status" -ne 0 ]; then
+  echo "The release did not complete; why, from its run ($run_url):"
+  uv run prefect flow-run inspect "${run_url##*/}" | grep -m1 -A2 "message=" || true
+  exit "$status"
+fi
 
 step "Managed images of release $RELEASE, read back from Azure Resource Manager"
 uv run imagerelay images list --release "$RELEASE"

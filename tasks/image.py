@@ -7,9 +7,11 @@ from prefect import task
 from imagerelay import clients
 from imagerelay.images import ensure_image
 from imagerelay.inventory import Target
+from imagerelay.limits import image_limits
 from imagerelay.models import ImageResult, Release
 from imagerelay.naming import managed_image_name
 from imagerelay.settings import get_settings
+from tasks.limits import hold
 from tasks.retry import transient_only
 
 
@@ -27,5 +29,6 @@ async def create_image(release: Release, target: Target, blob_uri: str) -> Image
     async with (
         clients.arm_credential() as credential,
         clients.compute_client(settings, credential, target.subscription_id) as compute,
+        hold(image_limits(target.subscription_id)),
     ):
         return await ensure_image(compute, target, release, name, blob_uri)

@@ -8,10 +8,12 @@ from prefect import task
 
 from blocks.tier0 import Tier0Storage
 from imagerelay.copy import copy_blob, copy_metadata
+from imagerelay.limits import copy_limits
 from imagerelay.models import Release
 from imagerelay.naming import tier1_blob_name
 from imagerelay.sas import read_sas_url
 from imagerelay.settings import get_settings
+from tasks.limits import hold
 from tasks.retry import transient_only
 
 
@@ -31,12 +33,15 @@ async def seed_tier1(tier0: Tier0Storage, release: Release, index: int) -> str:
     async with tier0.credentials.get_container_client(source.container) as container:
         source_blob = container.get_blob_client(source.blob)
         source_url = await read_sas_url(source_blob, timedelta(seconds=timeout + 600))
-        await copy_blob(
-            source_url,
-            container.get_blob_client(name),
-            copy_metadata(release.id, source_url, source.etag, source.size, source.md5),
-            size=source.size,
-            poll_seconds=settings.copy_poll_seconds,
-            timeout_seconds=timeout,
-        )
+        async with hold(copy_limits(source.account, source.account)):
+            await copy_blob(
+                source_url,
+                container.get_blob_client(name),
+                copy_metadata(
+                    release.id, source_url, source.etag, source.size, source.md5
+                ),
+                size=source.size,
+                poll_seconds=settings.copy_poll_seconds,
+                timeout_seconds=timeout,
+            )
     return name

@@ -11,10 +11,12 @@ from imagerelay import clients
 from imagerelay.copy import copy_blob, copy_metadata
 from imagerelay.images import check_account_location
 from imagerelay.inventory import Target
+from imagerelay.limits import copy_limits
 from imagerelay.models import CopyResult, Release
 from imagerelay.naming import tier2_blob_name
 from imagerelay.sas import read_sas_url
 from imagerelay.settings import get_settings
+from tasks.limits import hold
 from tasks.retry import transient_only
 
 
@@ -59,11 +61,14 @@ async def copy_to_target(
         destination = service.get_blob_client(
             target.container, tier2_blob_name(release.id, release.image_name)
         )
-        return await copy_blob(
-            source_url,
-            destination,
-            copy_metadata(release.id, source_url, source.etag, source.size, source.md5),
-            size=source.size,
-            poll_seconds=settings.copy_poll_seconds,
-            timeout_seconds=timeout,
-        )
+        async with hold(copy_limits(source.account, target.storage_account)):
+            return await copy_blob(
+                source_url,
+                destination,
+                copy_metadata(
+                    release.id, source_url, source.etag, source.size, source.md5
+                ),
+                size=source.size,
+                poll_seconds=settings.copy_poll_seconds,
+                timeout_seconds=timeout,
+            )

@@ -31,7 +31,7 @@ def list_images(
     inventory: Annotated[Path | None, typer.Option(help="Inventory file.")] = None,
 ) -> None:
     """List images in every target's image resource group."""
-    rows = asyncio.run(_collect(inventory, release))
+    rows = sorted(asyncio.run(_collect(inventory, release)))
     if image_name:
         rows = [
             row for row in rows if row[2].split("/")[1].startswith(f"{image_name}-")
