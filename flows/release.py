@@ -51,7 +51,7 @@ async def release_flow(
 
     Args:
         os_type: Linux or Windows, as Azure needs it stated.
-        image_name: Base name of the managed images ("<image_name>-<release_id>").
+        image_name: Base name of the images, named <image_name>-<release>-<region>.
         release_id: Names everything the release creates, e.g. "2026.12"; if
             omitted, the release the upload was stamped with, else the month of
             the scheduled start time.
