@@ -18,6 +18,7 @@ from imagerelay.naming import check_image_name, check_release, managed_image_nam
 from imagerelay.report import check_same_source, failed_targets
 from imagerelay.settings import get_settings
 from imagerelay.source import NothingToRelease
+from imagerelay.tier1 import seeding_rounds
 from tasks.limits import check_limits
 from tasks.report import publish_report
 from tasks.source import verify_source
@@ -95,8 +96,10 @@ async def release_flow(
         await ledger.ensure_table()
         check_same_source(release, await ledger.entries(release.id, image_name))
 
-        tier1 = seed_tier1.map(unmapped(tier0), unmapped(release), range(copies))
-        tier1_blobs = await asyncio.to_thread(tier1.result)
+        tier1_blobs: list[str] = []
+        for round_ in seeding_rounds(copies):
+            seeded = seed_tier1.map(unmapped(tier0), unmapped(release), round_)
+            tier1_blobs += await asyncio.to_thread(seeded.result)
         logger.info("%d tier-1 copies ready", len(tier1_blobs))
 
         for target in targets:

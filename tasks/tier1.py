@@ -13,6 +13,7 @@ from imagerelay.models import Release
 from imagerelay.naming import tier1_blob_name
 from imagerelay.sas import read_sas_url
 from imagerelay.settings import get_settings
+from imagerelay.tier1 import seed_source
 from tasks.limits import hold
 from tasks.retry import transient_only
 
@@ -25,13 +26,22 @@ from tasks.retry import transient_only
     retry_delay_seconds=[10, 60],
 )
 async def seed_tier1(tier0: Tier0Storage, release: Release, index: int) -> str:
-    """Make (or find) the index-th tier-1 copy and return its blob name."""
+    """Make (or find) the index-th tier-1 copy and return its blob name.
+
+    The copy reads from the upload or from an earlier tier-1 copy (seed_source).
+    """
     settings = get_settings()
     source = release.source
     name = tier1_blob_name(release.id, release.image_name, index)
+    earlier = seed_source(index)
+    read_from = (
+        source.blob
+        if earlier is None
+        else tier1_blob_name(release.id, release.image_name, earlier)
+    )
     timeout = settings.copy_timeout_minutes * 60
     async with tier0.credentials.get_container_client(source.container) as container:
-        source_blob = container.get_blob_client(source.blob)
+        source_blob = container.get_blob_client(read_from)
         source_url = await read_sas_url(source_blob, timedelta(seconds=timeout + 600))
         async with hold(copy_limits(source.account, source.account)):
             await copy_blob(

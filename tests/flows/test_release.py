@@ -22,6 +22,7 @@ from imagerelay.inventory import Target, load_inventory
 from imagerelay.naming import (
     artifact_key,
     managed_image_name,
+    tier1_blob_name,
     tier2_blob_name,
     upload_blob_name,
 )
@@ -98,6 +99,19 @@ async def test_release_makes_an_image_in_every_enabled_target(
         ) as compute:
             names = [i.name async for i in compute.images.list()]
         assert managed_image_name(RELEASE, IMAGE, disabled.region) not in names
+
+    first, second = (
+        BlobClient.from_connection_string(
+            stack.connection_string(plan.tier0.storage_account),
+            plan.tier0.container,
+            tier1_blob_name(RELEASE, IMAGE, index),
+        ).get_blob_properties()
+        for index in (0, 1)
+    )
+    assert first.metadata["imagerelay_source"].endswith(uploaded_vhd)
+    assert second.metadata["imagerelay_source"].endswith(
+        tier1_blob_name(RELEASE, IMAGE, 0)
+    ), "the second tier-1 copy reads from the first, not from the upload"
 
     table = TableClient.from_connection_string(
         stack.connection_string(plan.tier0.storage_account), "imagerelayledger"
