@@ -17,6 +17,7 @@ from imagerelay.redact import redact_url
 logger = logging.getLogger(__name__)
 
 SOURCE_ETAG = "imagerelay_source_etag"
+SOURCE_MD5 = "imagerelay_md5"
 
 
 class CopyFailed(RuntimeError):
@@ -38,16 +39,17 @@ def copy_metadata(
         "imagerelay_size": str(size),
     }
     if md5:
-        metadata["imagerelay_md5"] = md5
+        metadata[SOURCE_MD5] = md5
     return metadata
 
 
 def is_complete(props: BlobProperties, metadata: dict[str, str], size: int) -> bool:
-    """Azure says the copy succeeded, from the expected source, at the expected size."""
+    """Azure says the copy succeeded, from the expected source, size and MD5."""
     return (
         props.copy.status == "success"
         and props.size == size
         and props.metadata.get(SOURCE_ETAG) == metadata[SOURCE_ETAG]
+        and props.metadata.get(SOURCE_MD5) == metadata.get(SOURCE_MD5)
     )
 
 

@@ -94,6 +94,17 @@ async def test_a_finished_copy_of_the_same_source_is_reused() -> None:
     assert "sig=" not in result.destination
 
 
+async def test_a_finished_copy_with_another_md5_is_redone() -> None:
+    stale = props("success")
+    stale.metadata["imagerelay_md5"] = "b3RoZXI="
+    destination = Destination(stale, props("success"))
+
+    result = await _copy(destination)
+
+    assert not result.skipped
+    assert destination.started == [SOURCE]
+
+
 async def test_a_new_copy_is_polled_until_azure_says_success() -> None:
     destination = Missing(props("pending"), props("pending"), props("success"))
 
