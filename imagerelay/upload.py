@@ -1,9 +1,8 @@
-"""Stream a fixed VHD into a page blob, skipping zero ranges, and prove it arrived."""
+"""Stream a disk into a page blob as a fixed VHD, skipping zeros; prove it arrived."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import time
 from collections import deque
@@ -16,8 +15,9 @@ from typing import Any
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContentSettings
 
+from imagerelay.extents import FixedVhdDigest, FixedVhdSource, open_source
 from imagerelay.redact import redact_text
-from imagerelay.vhd import FOOTER_SIZE, MIB, inspect_vhd
+from imagerelay.vhd import FOOTER_SIZE, MIB
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class _PageSender:
 
 
 def _check_footer(blob: BlobClient, size: int, footer: bytes) -> None:
-    """Check the blob ends with the file's footer, before it is stamped complete."""
+    """Check the blob ends with the footer that was sent, before it is stamped."""
     downloader = blob.download_blob(offset=size - FOOTER_SIZE, length=FOOTER_SIZE)
     if downloader.readall() != footer:
         raise UploadError("the blob's last 512 bytes differ from the file's footer")
@@ -147,11 +147,11 @@ def upload_vhd(
     chunk_size: int = 4 * MIB,
     progress: Callable[[int], None] | None = None,
 ) -> UploadResult:
-    """Upload a fixed VHD to a page blob, marking it complete only once verified.
+    """Upload a fixed, dynamic or raw disk as a fixed VHD page blob, then verify it.
 
     Args:
         progress: called from the caller's thread with the count of leading bytes
-            that are written or skipped as zero, rising to the file size.
+            that are written or skipped as zero, rising to the blob size.
     """
     if chunk_size <= 0 or chunk_size % 512 or chunk_size > MAX_PAGE_WRITE:
         raise ValueError(
@@ -160,10 +160,12 @@ def upload_vhd(
     if threads < 1:
         raise ValueError(f"threads {threads} must be at least 1")
 
-    inspect_vhd(path)
-    size = path.stat().st_size
+    disk, source = open_source(path)
+    size = source.virtual_size + FOOTER_SIZE
     name = f"{blob.account_name}/{blob.container_name}/{blob.blob_name}"
-    logger.info("Uploading %s (%d MiB) to %s", path.name, size // MIB, name)
+    logger.info(
+        "Uploading %s (%s, %d MiB) to %s", path.name, disk.container, size // MIB, name
+    )
     started = time.monotonic()
 
     try:
@@ -172,7 +174,7 @@ def upload_vhd(
         raise UploadError(_failure(path, name, exc)) from None
 
     try:
-        sender, footer, md5 = _send_file(path, blob, chunk_size, threads, progress)
+        sender, footer, md5 = _send(source, blob, chunk_size, threads, progress)
         _check_footer(blob, size, footer)
         md5_b64 = base64.b64encode(md5).decode()
         blob.set_http_headers(
@@ -209,32 +211,28 @@ def upload_vhd(
     return result
 
 
-def _send_file(
-    path: Path,
+def _send(
+    source: FixedVhdSource,
     blob: BlobClient,
     chunk_size: int,
     threads: int,
     progress: Callable[[int], None] | None,
 ) -> tuple[_PageSender, bytes, bytes]:
-    """Write the file's non-zero pages; return the sender, the footer and the MD5."""
-    digest = hashlib.md5()
-    footer = b""
-    with path.open("rb") as file, ThreadPoolExecutor(threads) as pool:
+    """Write the source's non-zero pages and footer; return sender, footer and MD5."""
+    digest = FixedVhdDigest()
+    with ThreadPoolExecutor(threads) as pool:
         sender = _PageSender(blob, pool, 2 * threads, progress)
         try:
-            offset = 0
-            while chunk := file.read(chunk_size):
-                digest.update(chunk)
+            for offset, chunk in source.extents(chunk_size):
+                digest.update(offset, chunk)
                 sender.send_chunk(chunk, offset)
-                offset += len(chunk)
-                footer = (footer + chunk[-FOOTER_SIZE:])[-FOOTER_SIZE:]
+            footer = source.footer()
+            md5 = digest.finish(source.virtual_size, footer)
+            sender.send_chunk(footer, source.virtual_size)
             sender.finish()
         finally:
             pool.shutdown(cancel_futures=True)
-
-    if offset != path.stat().st_size:
-        raise UploadError(f"{path.name} changed size while it was read")
-    return sender, footer, digest.digest()
+    return sender, footer, md5
 
 
 def _failure(path: Path, name: str, exc: AzureError) -> str:

@@ -35,6 +35,11 @@ _RESIZE = (
 )
 
 
+def convert_fix(fmt: str, src: str, dst: str) -> str:
+    """The qemu-img command that turns `src` in format `fmt` into a fixed VHD."""
+    return _FIX.format(fmt=fmt, src=src, dst=dst)
+
+
 class VhdError(ValueError):
     """A file Azure would refuse as an image source; the message says how to fix it."""
 
@@ -211,7 +216,7 @@ def _refuse_other_format(path: Path, head: bytes) -> None:
             )
 
 
-def _read_ends(path: Path) -> tuple[int, bytes, bytes]:
+def read_ends(path: Path) -> tuple[int, bytes, bytes]:
     """The file's size, first 512 bytes and last 512 bytes, with friendly errors."""
     try:
         with path.open("rb") as file:
@@ -237,7 +242,7 @@ def _read_ends(path: Path) -> tuple[int, bytes, bytes]:
 
 def inspect_vhd(path: Path) -> VhdFooter:
     """Read a VHD's footer and refuse it unless Azure can take the file as it is."""
-    size, head, tail = _read_ends(path)
+    size, head, tail = read_ends(path)
     if size == 0:
         raise VhdError(f"{path.name} is empty; the VHD was not written or not copied")
     _refuse_other_format(path, head)
@@ -289,6 +294,12 @@ def check_for_azure(footer: VhdFooter, size: int, name: str) -> None:
             f"bytes, so the file should be {virtual + FOOTER_SIZE} bytes; it was "
             "truncated or appended to, copy it again from its source"
         )
+    check_virtual_size(footer, name)
+
+
+def check_virtual_size(footer: VhdFooter, name: str) -> None:
+    """Refuse a virtual size that is not whole MiB, under 20 MiB or over 2 TiB."""
+    virtual = footer.current_size
     if virtual % MIB:
         whole = max(-(-virtual // MIB), MIN_SIZE // MIB)
         fix = _RESIZE.format(name=name, mib=whole)
@@ -311,3 +322,12 @@ def check_for_azure(footer: VhdFooter, size: int, name: str) -> None:
             f"{MAX_SIZE // MIB} MiB (2 TiB); shrink the filesystem and partitions, "
             "then the disk with `qemu-img resize --shrink -f raw` on a raw copy"
         )
+
+
+def as_fixed_footer(raw: bytes) -> bytes:
+    """The same footer turned fixed: disk type 2, no data offset, checksum redone."""
+    fixed = bytearray(raw)
+    struct.pack_into(">Q", fixed, 16, NO_DATA_OFFSET)
+    struct.pack_into(">I", fixed, 60, FIXED)
+    struct.pack_into(">I", fixed, _CHECKSUM_AT, footer_checksum(bytes(fixed)))
+    return bytes(fixed)

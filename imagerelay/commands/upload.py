@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from rich.progress import (
 )
 
 from imagerelay.commands import fail, make_console
+from imagerelay.extents import FixedVhdSource, fixed_vhd_md5, open_source
 from imagerelay.inventory import InventoryError, load_inventory
 from imagerelay.naming import (
     NamingError,
@@ -34,8 +34,8 @@ from imagerelay.naming import (
 )
 from imagerelay.redact import redact_text
 from imagerelay.settings import Settings, get_settings
-from imagerelay.upload import META_MD5, UploadError, upload_vhd
-from imagerelay.vhd import VhdError, inspect_vhd
+from imagerelay.upload import META_MD5, UploadError, UploadResult, upload_vhd
+from imagerelay.vhd import FOOTER_SIZE, VhdError
 
 RELEASE_DEPLOYMENT = "release/golden"
 
@@ -54,7 +54,9 @@ console = make_console(stderr=True)
 
 
 def upload(
-    file: Annotated[Path, typer.Argument(help="Fixed VHD to upload.")],
+    file: Annotated[
+        Path, typer.Argument(help="Fixed or dynamic VHD, or raw disk, to upload.")
+    ],
     release: Annotated[str, typer.Option(help="Release id, e.g. 2026.12.")],
     os_type: Annotated[
         OsChoice,
@@ -87,7 +89,7 @@ def upload(
         Path | None, typer.Option(help="Inventory file (IMAGERELAY_INVENTORY).")
     ] = None,
 ) -> None:
-    """Check a VHD, upload it to tier-0 as a page blob and stamp its metadata."""
+    """Check a disk, upload it to tier-0 as a fixed VHD page blob and stamp it."""
     settings = get_settings()
     os_name = os_type.value.capitalize()
     generation = hyper_v_generation.value.upper()
@@ -97,7 +99,7 @@ def upload(
         for region in {t.region for t in plan.enabled_targets}:
             managed_image_name(release, check_image_name(image), region)
         blob_name = upload_blob_name(release, file.name)
-        inspect_vhd(file)
+        _, source = open_source(file)
     except (NamingError, InventoryError, VhdError) as exc:
         fail(str(exc))
 
@@ -114,7 +116,9 @@ def upload(
     }
     try:
         with _cleanup_on_sigterm():
-            _send_unless_there(blob, file, where, metadata, replace, threads, settings)
+            _send_unless_there(
+                blob, source, where, metadata, replace, threads, settings
+            )
     except (UploadError, VhdError) as exc:
         fail(str(exc))
     except AzureError as exc:
@@ -127,7 +131,7 @@ def upload(
 
 def _send_unless_there(
     blob: BlobClient,
-    file: Path,
+    source: FixedVhdSource,
     where: str,
     metadata: dict[str, str],
     replace: bool,
@@ -137,7 +141,7 @@ def _send_unless_there(
     """Upload the file unless the blob is already a finished upload of it."""
     existing = _finished_md5(blob)
     if existing is not None:
-        if existing == _file_md5(file):
+        if existing == base64.b64encode(fixed_vhd_md5(source)).decode():
             console.print(f"{where} already holds this file (same MD5); not sent again")
             return
         if not replace:
@@ -146,7 +150,7 @@ def _send_unless_there(
                 f"{existing}); upload under a new --release, or pass --replace"
             )
     result = _upload_with_progress(
-        file, blob, metadata, threads or settings.upload_threads
+        source, blob, metadata, threads or settings.upload_threads
     )
     console.print(
         f"uploaded {where}: {result.size / 2**20:,.0f} MiB in "
@@ -190,17 +194,9 @@ def _finished_md5(blob: BlobClient) -> str | None:
     return props.metadata.get(META_MD5)
 
 
-def _file_md5(file: Path) -> str:
-    digest = hashlib.md5()
-    with file.open("rb") as handle:
-        while chunk := handle.read(8 * 2**20):
-            digest.update(chunk)
-    return base64.b64encode(digest.digest()).decode()
-
-
 def _upload_with_progress(
-    file: Path, blob: BlobClient, metadata: dict[str, str], threads: int
-):
+    source: FixedVhdSource, blob: BlobClient, metadata: dict[str, str], threads: int
+) -> UploadResult:
     columns = (
         "{task.description}",
         BarColumn(),
@@ -209,9 +205,10 @@ def _upload_with_progress(
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(f"uploading {file.name}", total=file.stat().st_size)
+        total = source.virtual_size + FOOTER_SIZE
+        task = bar.add_task(f"uploading {source.name}", total=total)
         return upload_vhd(
-            file,
+            source.path,
             blob,
             metadata=metadata,
             threads=threads,

@@ -1,4 +1,4 @@
-"""Uploading fixed VHDs to a page blob on the local stack's Azurite."""
+"""Uploading fixed, dynamic and raw disks to a page blob on the stack's Azurite."""
 
 from __future__ import annotations
 
@@ -23,7 +23,22 @@ from imagerelay.upload import (
     nonzero_ranges,
     upload_vhd,
 )
-from imagerelay.vhd import MIB, VhdError, build_footer
+from imagerelay.vhd import (
+    FIXED,
+    FOOTER_SIZE,
+    MIB,
+    VhdError,
+    build_footer,
+    parse_footer,
+)
+from tests.imagerelay.disks import (
+    differencing_vhd,
+    dynamic_vhd,
+    qemu_raw,
+    raw_disk,
+    raw_with_data,
+    run,
+)
 
 RELEASE = {"release": "2026.12"}
 
@@ -143,16 +158,99 @@ def test_upload_again_replaces_the_blob(
     assert blob.download_blob().readall() == second.read_bytes()
 
 
+@pytest.mark.parametrize("fmt", ["qcow2", "vhdx"])
 def test_refused_file_leaves_no_blob(
+    tmp_path: Path, container: ContainerClient, fmt: str
+) -> None:
+    path = tmp_path / f"disk.{fmt}"
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", fmt, str(path), "30M"], check=True
+    )
+    blob = container.get_blob_client(f"disk.{fmt}")
+
+    with pytest.raises(VhdError, match=f"{fmt.upper()} image"):
+        upload_vhd(path, blob, metadata={})
+
+    assert not blob.exists()
+
+
+def test_differencing_vhd_is_refused(
     tmp_path: Path, container: ContainerClient
 ) -> None:
-    path = tmp_path / "dynamic.vhd"
+    blob = container.get_blob_client("child.vhd")
+
+    with pytest.raises(VhdError, match="differencing VHD"):
+        upload_vhd(differencing_vhd(tmp_path / "child.vhd", 30), blob, metadata={})
+
+    assert not blob.exists()
+
+
+def assert_fixed_blob(blob: BlobClient, data: bytes, result_md5: str) -> bytes:
+    """Check the blob is `data` then a fixed footer for it, stamped with its MD5."""
+    downloaded = blob.download_blob().readall()
+    assert downloaded[:-FOOTER_SIZE] == data
+    footer = parse_footer(downloaded[-FOOTER_SIZE:])
+    assert footer.disk_type == FIXED
+    assert footer.current_size == len(data)
+    assert footer.data_offset == 0xFFFF_FFFF_FFFF_FFFF
+    md5 = base64.b64encode(hashlib.md5(downloaded).digest()).decode()
+    assert result_md5 == md5
+    properties = blob.get_blob_properties()
+    assert base64.b64encode(properties.content_settings.content_md5).decode() == md5
+    return downloaded
+
+
+@pytest.mark.parametrize("size", [20 * MIB, 20 * MIB + 1000])
+def test_raw_disk_uploads_as_fixed_vhd(
+    tmp_path: Path, container: ContainerClient, size: int
+) -> None:
+    path = raw_disk(tmp_path / "disk.img", size, "gpt")
+    run("mkfs.ext4", "-q", "-E", f"offset={MIB}", str(path), "16M")
+    blob = container.get_blob_client("disk.vhd")
+
+    result = upload_vhd(path, blob, metadata=RELEASE)
+
+    virtual = -(-size // MIB) * MIB
+    assert result.size == virtual + FOOTER_SIZE
+    data = path.read_bytes().ljust(virtual, b"\0")
+    downloaded = assert_fixed_blob(blob, data, result.md5)
+    assert 0 < result.bytes_sent < size // 2
+    fixed = tmp_path / "qemu.vhd"
+    run("qemu-img", "convert", "-f", "raw", "-O", "vpc",
+        "-o", "subformat=fixed,force_size=on", str(path), str(fixed))  # fmt: skip
+    if size % MIB == 0:
+        assert fixed.read_bytes()[:-FOOTER_SIZE] == downloaded[:-FOOTER_SIZE]
+
+
+def test_dynamic_vhd_uploads_as_fixed_vhd(
+    tmp_path: Path, container: ContainerClient
+) -> None:
+    offsets = [0, 5 * MIB + 512, 33 * MIB + 4096, 64 * MIB - 70_000]
+    path = dynamic_vhd(
+        tmp_path / "disk.vhd", raw_with_data(tmp_path / "d", 64, offsets)
+    )
+    blob = container.get_blob_client("disk.vhd")
+    seen: list[int] = []
+
+    result = upload_vhd(path, blob, metadata=RELEASE, progress=seen.append)
+
+    assert result.size == 64 * MIB + FOOTER_SIZE
+    assert_fixed_blob(blob, qemu_raw(path, tmp_path / "back.raw"), result.md5)
+    assert 4 * 70_000 <= result.bytes_sent <= 4 * 2 * 64 * 1024 + FOOTER_SIZE
+    assert seen == sorted(seen)
+    assert seen[-1] == result.size
+
+
+def test_dynamic_vhd_of_chs_size_sends_nothing(
+    tmp_path: Path, container: ContainerClient
+) -> None:
+    path = tmp_path / "chs.vhd"
     subprocess.run(
         ["qemu-img", "create", "-q", "-f", "vpc", str(path), "30M"], check=True
     )
-    blob = container.get_blob_client("dynamic.vhd")
+    blob = container.get_blob_client("chs.vhd")
 
-    with pytest.raises(VhdError, match="dynamic VHD"):
+    with pytest.raises(VhdError, match="not a whole number of MiB"):
         upload_vhd(path, blob, metadata={})
 
     assert not blob.exists()

@@ -146,3 +146,21 @@ def test_a_bad_setting_is_named_without_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "IMAGERELAY_UPLOAD_THREADS" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_raw_disk_uploads_and_a_second_upload_is_skipped(
+    stack: StackConfig, tmp_path: Path
+) -> None:
+    from tests.imagerelay.disks import raw_disk
+
+    path = raw_disk(tmp_path / "disk.img", 20 * 2**20 + 1000, "gpt")
+
+    code, output = _upload(str(path), "--release", "cli.6", "--os-type", "linux")
+    assert code == 0, output
+    assert output.strip().splitlines()[-1] == "uploads/cli.6/disk.img.vhd"
+    blob = _blob(stack, "uploads/cli.6/disk.img.vhd")
+    assert blob.get_blob_properties().size == 21 * 2**20 + 512
+
+    code, output = _upload(str(path), "--release", "cli.6", "--os-type", "linux")
+    assert code == 0, output
+    assert "same MD5" in output

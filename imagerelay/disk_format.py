@@ -1,0 +1,217 @@
+"""What a disk file is: container, sizes, partition style, and Azure's verdict."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from imagerelay.dynamic_vhd import SECTOR, BlockTable, read_block_table
+from imagerelay.vhd import (
+    COOKIE,
+    DIFFERENCING,
+    DYNAMIC,
+    FIXED,
+    FOOTER_SIZE,
+    MAX_SIZE,
+    MIB,
+    MIN_SIZE,
+    VhdError,
+    VhdFooter,
+    check_for_azure,
+    check_virtual_size,
+    convert_fix,
+    parse_footer,
+    read_ends,
+)
+
+
+class Container(StrEnum):
+    """The container format of a disk file."""
+
+    FIXED_VHD = "fixed VHD"
+    DYNAMIC_VHD = "dynamic VHD"
+    DIFFERENCING_VHD = "differencing VHD"
+    RAW = "raw disk"
+    VHDX = "VHDX"
+    QCOW2 = "qcow2"
+    VMDK = "VMDK"
+
+
+class PartitionStyle(StrEnum):
+    """The partition table found in the disk's first two sectors."""
+
+    GPT = "GPT"
+    MBR = "MBR"
+    NONE = "none"
+    UNKNOWN = "unknown"
+
+
+_MAGICS = (
+    (b"vhdxfile", Container.VHDX),
+    (b"QFI\xfb", Container.QCOW2),
+    (b"KDMV", Container.VMDK),
+)
+_ACTIONS = {
+    Container.FIXED_VHD: "upload as is",
+    Container.DYNAMIC_VHD: "upload converts it (dynamic VHD → fixed)",
+    Container.RAW: "upload appends a footer (raw)",
+}
+
+
+@dataclass(frozen=True)
+class DiskFile:
+    """A disk file as read from its ends, its VHD structures and its first sectors."""
+
+    path: Path
+    container: Container
+    file_size: int
+    virtual_size: int | None
+    allocated: int | None
+    partition_style: PartitionStyle
+    footer: VhdFooter | None = None
+    blocks: BlockTable | None = None
+
+    @property
+    def generation_hint(self) -> str:
+        """The Hyper-V generation the partition style suggests, as a phrase."""
+        if self.partition_style is PartitionStyle.GPT:
+            return "GPT (suggests Hyper-V generation V2)"
+        if self.partition_style is PartitionStyle.MBR:
+            return "MBR (suggests V1)"
+        return str(self.partition_style)
+
+
+def raw_virtual_size(file_size: int) -> int:
+    """A raw disk's virtual size: its length rounded up to a whole MiB."""
+    return -(-file_size // MIB) * MIB
+
+
+def partition_style(first_sectors: bytes) -> PartitionStyle:
+    """GPT, MBR or none, from the disk's LBA 0 and LBA 1."""
+    if len(first_sectors) < SECTOR or first_sectors[510:512] != b"\x55\xaa":
+        return PartitionStyle.NONE
+    types = [first_sectors[446 + 16 * n + 4] for n in range(4)]
+    if 0xEE in types and first_sectors[SECTOR : SECTOR + 8] == b"EFI PART":
+        return PartitionStyle.GPT
+    return PartitionStyle.MBR
+
+
+def _first_sectors(path: Path, blocks: BlockTable | None) -> bytes:
+    """The disk's first two sectors, read through the block table if there is one."""
+    start = 0
+    if blocks is not None:
+        first = next(blocks.allocated(), None)
+        if first is None or first[0] != 0:
+            return b""
+        start = first[1]
+    with path.open("rb") as file:
+        file.seek(start)
+        return file.read(2 * SECTOR)
+
+
+def _other_format(path: Path, container: Container, head: bytes) -> DiskFile:
+    """A VHDX, qcow2 or VMDK file, with the virtual size its header states."""
+    virtual = None
+    if container is Container.QCOW2 and len(head) >= 32:
+        virtual = struct.unpack_from(">Q", head, 24)[0]
+    elif container is Container.VMDK and len(head) >= 20:
+        virtual = struct.unpack_from("<Q", head, 12)[0] * SECTOR
+    # Limitation: a VHDX states its size in a metadata region; it is not parsed.
+    return DiskFile(
+        path, container, path.stat().st_size, virtual, None, PartitionStyle.UNKNOWN
+    )
+
+
+def read_disk(path: Path) -> DiskFile:
+    """Tell what a disk file is, refusing files too damaged to say."""
+    size, head, tail = read_ends(path)
+    if size == 0:
+        raise VhdError(f"{path.name} is empty; the disk was not written or not copied")
+    for magic, container in _MAGICS:
+        if head.startswith(magic):
+            return _other_format(path, container, head)
+
+    if not tail.startswith(COOKIE):
+        if head.startswith(COOKIE):
+            raise VhdError(
+                f"{path.name} starts with a VHD header but does not end with a VHD "
+                "footer; the file is truncated, copy it again from its source"
+            )
+        # A fixed VHD cut short has no header copy either; check_upload refuses
+        # footer-less files named .vhd, so such a copy is not taken as raw.
+        style = partition_style(_first_sectors(path, None))
+        return DiskFile(path, Container.RAW, size, raw_virtual_size(size), size, style)
+
+    try:
+        footer = parse_footer(tail)
+    except VhdError as exc:
+        raise VhdError(f"{path.name}: {exc}") from None
+    blocks = None
+    allocated = size - FOOTER_SIZE
+    container = Container.FIXED_VHD
+    if footer.disk_type in (DYNAMIC, DIFFERENCING):
+        try:
+            blocks = read_block_table(path, footer)
+        except VhdError as exc:
+            raise VhdError(f"{path.name}: {exc}") from None
+        allocated = blocks.allocated_blocks * blocks.header.block_size
+        container = Container.DYNAMIC_VHD
+        if footer.disk_type == DIFFERENCING:
+            container = Container.DIFFERENCING_VHD
+    elif footer.disk_type != FIXED:
+        check_for_azure(footer, size, path.name)
+    style = partition_style(_first_sectors(path, blocks))
+    return DiskFile(
+        path, container, size, footer.current_size, allocated, style, footer, blocks
+    )
+
+
+def check_upload(disk: DiskFile) -> str:
+    """What the upload does with this disk, or a VhdError naming the fix."""
+    name = disk.path.name
+    if disk.container is Container.DIFFERENCING_VHD:
+        merged = f"{disk.path.stem}-fixed.vhd"
+        raise VhdError(
+            f"{name} is a differencing VHD, which holds only changes to its parent "
+            "disk; merge it into a standalone fixed VHD with Hyper-V's "
+            f"`Convert-VHD -Path {name} -DestinationPath {merged} -VHDType Fixed` "
+            "and upload that"
+        )
+    if disk.footer is not None:
+        if disk.container is Container.DYNAMIC_VHD:
+            check_virtual_size(disk.footer, name)
+        else:
+            check_for_azure(disk.footer, disk.file_size, name)
+        return _ACTIONS[disk.container]
+
+    if disk.container is not Container.RAW:
+        fmt = {Container.VHDX: "vhdx", Container.QCOW2: "qcow2"}
+        fmt_name = fmt.get(disk.container, "vmdk")
+        fix = convert_fix(fmt_name, name, f"{disk.path.stem}.vhd")
+        raise VhdError(
+            f"{name} is a {disk.container.upper()} image, and Azure takes only "
+            f"VHDs; convert it with `{fix}`"
+        )
+
+    if disk.path.suffix.lower() == ".vhd":
+        raise VhdError(
+            f"{name} is named .vhd but has no VHD footer in its last 512 bytes: it "
+            "is a VHD copy cut short, or a raw disk with the wrong name. Copy the "
+            "VHD again from its source; if it is a raw disk, rename it to .raw"
+        )
+    virtual = raw_virtual_size(disk.file_size)
+    if virtual < MIN_SIZE:
+        raise VhdError(
+            f"{name} is a raw disk of {disk.file_size} bytes, under Azure's minimum "
+            f"of {MIN_SIZE // MIB} MiB; grow it with `qemu-img resize -f raw {name} "
+            f"{MIN_SIZE // MIB}M`"
+        )
+    if virtual > MAX_SIZE:
+        raise VhdError(
+            f"{name} is a raw disk of {virtual // MIB} MiB, over Azure's OS disk "
+            f"maximum of {MAX_SIZE // MIB} MiB (2 TiB); shrink the filesystem and "
+            f"partitions, then the disk with `qemu-img resize --shrink -f raw {name}`"
+        )
+    return _ACTIONS[Container.RAW]

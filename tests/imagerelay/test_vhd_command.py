@@ -1,0 +1,104 @@
+"""`imagerelay vhd inspect` on files made by qemu-img, sfdisk and by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from imagerelay.cli import app
+from imagerelay.vhd import MIB
+from tests.imagerelay.disks import (
+    differencing_vhd,
+    dynamic_vhd,
+    raw_disk,
+    raw_with_data,
+    run,
+)
+
+runner = CliRunner()
+
+
+def inspect(path: Path) -> tuple[int, str]:
+    result = runner.invoke(app, ["vhd", "inspect", str(path)])
+    return result.exit_code, result.output
+
+
+def test_fixed_vhd_with_gpt(tmp_path: Path) -> None:
+    raw = raw_disk(tmp_path / "disk.img", 24 * MIB, "gpt")
+    path = tmp_path / "disk.vhd"
+    run("qemu-img", "convert", "-f", "raw", "-O", "vpc",
+        "-o", "subformat=fixed,force_size=on", str(raw), str(path))  # fmt: skip
+
+    code, output = inspect(path)
+
+    assert code == 0, output
+    assert "format:       fixed VHD" in output
+    assert "virtual size: 25,165,824 bytes (24.00 MiB)" in output
+    assert "GPT (suggests Hyper-V generation V2)" in output
+    assert "upload as is" in output
+
+
+def test_dynamic_vhd(tmp_path: Path) -> None:
+    raw = raw_with_data(tmp_path / "data.raw", 40, [0, 21 * MIB])
+    path = dynamic_vhd(tmp_path / "disk.vhd", raw)
+
+    code, output = inspect(path)
+
+    assert code == 0, output
+    assert "format:       dynamic VHD" in output
+    assert "allocated:    4,194,304 bytes (4.00 MiB)" in output
+    assert "partitions:   none" in output
+    assert "upload converts it (dynamic VHD → fixed)" in output
+
+
+def test_raw_mbr_disk_of_odd_size(tmp_path: Path) -> None:
+    code, output = inspect(raw_disk(tmp_path / "disk.img", 20 * MIB + 1000, "dos"))
+
+    assert code == 0, output
+    assert "format:       raw disk" in output
+    assert "virtual size: 22,020,096 bytes (21.00 MiB)" in output
+    assert "MBR (suggests V1)" in output
+    assert "upload appends a footer (raw)" in output
+
+
+def test_small_raw_disk_is_refused(tmp_path: Path) -> None:
+    code, output = inspect(raw_disk(tmp_path / "small.img", 10 * MIB, "gpt"))
+
+    assert code == 2
+    assert "GPT (suggests Hyper-V generation V2)" in output
+    assert "azure:        refused" in output
+    assert "under Azure's minimum of 20 MiB" in output
+
+
+@pytest.mark.parametrize("fmt, name", [("qcow2", "qcow2"), ("vmdk", "VMDK")])
+def test_other_formats_are_refused(tmp_path: Path, fmt: str, name: str) -> None:
+    path = tmp_path / f"disk.{fmt}"
+    run("qemu-img", "create", "-q", "-f", fmt, str(path), "30M")
+
+    code, output = inspect(path)
+
+    assert code == 2
+    assert f"format:       {name}" in output
+    assert "partitions:   unknown" in output
+    assert f"qemu-img convert -f {fmt} -O vpc" in output
+
+
+def test_differencing_vhd_is_refused(tmp_path: Path) -> None:
+    code, output = inspect(differencing_vhd(tmp_path / "child.vhd", 30))
+
+    assert code == 2
+    assert "format:       differencing VHD" in output
+    assert "Convert-VHD" in output
+
+
+def test_truncated_vhd_is_one_line_error(tmp_path: Path) -> None:
+    path = dynamic_vhd(tmp_path / "disk.vhd", raw_with_data(tmp_path / "r", 20, [0]))
+    path.write_bytes(path.read_bytes()[:-1024])
+
+    code, output = inspect(path)
+
+    assert code == 2
+    assert output.strip().count("\n") == 0
+    assert "truncated" in output
