@@ -15,19 +15,23 @@ from tasks.tier2 import check_target, copy_to_target
 
 @flow(name="distribute", flow_run_name="{release.id}-{target.storage_account}")
 async def distribute(
-    release: Release, target: Target, tier1_blob: str, tier0_block: str
+    release: Release, target: Target, tier1_blobs: list[str], tier0_block: str
 ) -> str:
-    """Deliver one release to one target and return the image id."""
+    """Deliver one release to one target and return the image id.
+
+    Args:
+        tier1_blobs: tier-1 copies to read from, this target's own first.
+    """
     logger = get_run_logger()
     tier0 = await Tier0Storage.load(tier0_block)
     async with tier0.table_service() as tables:
         ledger = Ledger(tables.get_table_client(tier0.ledger_table))
         await ledger.record(
-            release, target, TargetState.COPYING, source_blob=tier1_blob
+            release, target, TargetState.COPYING, source_blob=tier1_blobs[0]
         )
         try:
             await check_target(target)
-            copy = await copy_to_target(tier0, release, target, tier1_blob)
+            copy = await copy_to_target(tier0, release, target, tier1_blobs)
             await ledger.record(
                 release,
                 target,

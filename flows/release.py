@@ -25,6 +25,12 @@ from tasks.source import verify_source
 from tasks.tier1 import seed_tier1
 
 
+def rotated(blobs: list[str], start: int) -> list[str]:
+    """The tier-1 copies starting at start % len: targets spread over the sources."""
+    start %= len(blobs)
+    return blobs[start:] + blobs[:start]
+
+
 def scheduled_month() -> str:
     """The release id of a scheduled run: the month it was due, e.g. 2026.12."""
     return flow_run.scheduled_start_time.strftime("%Y.%m")
@@ -110,7 +116,7 @@ async def release_flow(
                 distribute(
                     release,
                     target,
-                    tier1_blobs[index % len(tier1_blobs)],
+                    rotated(tier1_blobs, index),
                     block_name,
                     return_state=True,
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobProperties
@@ -22,6 +23,10 @@ SOURCE_MD5 = "imagerelay_md5"
 
 class CopyFailed(RuntimeError):
     """Azure ended a copy as failed or aborted, or it did not finish in time."""
+
+
+class CopyTimedOut(CopyFailed):
+    """A copy stayed pending past its time limit and was aborted."""
 
 
 class CopyRefused(CopyFailed, PermanentError):
@@ -117,12 +122,52 @@ async def copy_blob(
             )
         if time.monotonic() - started > timeout_seconds:
             await destination.abort_copy(props)
-            raise CopyFailed(
+            raise CopyTimedOut(
                 f"copy to {where} was still pending after {timeout_seconds:.0f} s and "
                 "was aborted; raise IMAGERELAY_COPY_TIMEOUT_MINUTES if Azure is slow"
             )
         logger.debug("Copy to %s: %s", where, props.copy.progress)
         await asyncio.sleep(poll_seconds)
+
+
+async def copy_blob_from_any(
+    sources: list[str],
+    sas_url: Callable[[str], Awaitable[str]],
+    destination: BlobClient,
+    metadata: Callable[[str], dict[str, str]],
+    *,
+    size: int,
+    poll_seconds: float,
+    timeout_seconds: float,
+) -> CopyResult:
+    """Copy from the first source; a copy that times out is retried from the next.
+
+    Args:
+        sources: blob names holding the same content, in the order to try them.
+        sas_url: makes a read SAS URL for a source, just before it is used.
+        metadata: the metadata to stamp for a source's SAS URL.
+    """
+    for attempt, source in enumerate(sources, start=1):
+        url = await sas_url(source)
+        try:
+            return await copy_blob(
+                url,
+                destination,
+                metadata(url),
+                size=size,
+                poll_seconds=poll_seconds,
+                timeout_seconds=timeout_seconds,
+            )
+        except CopyTimedOut:
+            if attempt == len(sources):
+                raise
+            logger.warning(
+                "Copy to %s from %s timed out; retrying from %s",
+                redact_url(destination.url),
+                source,
+                sources[attempt],
+            )
+    raise ValueError("copy_blob_from_any needs at least one source")
 
 
 async def _properties(blob: BlobClient) -> BlobProperties | None:

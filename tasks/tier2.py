@@ -8,7 +8,7 @@ from prefect import task
 
 from blocks.tier0 import Tier0Storage
 from imagerelay import clients
-from imagerelay.copy import copy_blob, copy_metadata
+from imagerelay.copy import copy_blob_from_any, copy_metadata
 from imagerelay.images import check_account_location
 from imagerelay.inventory import Target
 from imagerelay.limits import copy_limits
@@ -46,14 +46,24 @@ async def check_target(target: Target) -> None:
     retry_delay_seconds=[30, 120],
 )
 async def copy_to_target(
-    tier0: Tier0Storage, release: Release, target: Target, tier1_blob: str
+    tier0: Tier0Storage, release: Release, target: Target, tier1_blobs: list[str]
 ) -> CopyResult:
-    """Copy the tier-1 blob to the target's container with a read-only SAS."""
+    """Copy a tier-1 blob to the target's container with a read-only SAS.
+
+    The first tier-1 blob is tried first; a copy from it that stays pending too long
+    is aborted and redone from the next one.
+    """
     settings = get_settings()
     timeout = settings.copy_timeout_minutes * 60
     source = release.source
-    async with tier0.credentials.get_blob_client(source.container, tier1_blob) as src:
-        source_url = await read_sas_url(src, timedelta(seconds=timeout + 600))
+
+    async def sas_url(blob: str) -> str:
+        async with tier0.credentials.get_blob_client(source.container, blob) as src:
+            return await read_sas_url(src, timedelta(seconds=timeout + 600))
+
+    def metadata(url: str) -> dict[str, str]:
+        return copy_metadata(release.id, url, source.etag, source.size, source.md5)
+
     async with (
         clients.arm_credential() as credential,
         clients.blob_service(settings, target.storage_account, credential) as service,
@@ -62,12 +72,11 @@ async def copy_to_target(
             target.container, tier2_blob_name(release.id, release.image_name)
         )
         async with hold(copy_limits(source.account, target.storage_account)):
-            return await copy_blob(
-                source_url,
+            return await copy_blob_from_any(
+                tier1_blobs,
+                sas_url,
                 destination,
-                copy_metadata(
-                    release.id, source_url, source.etag, source.size, source.md5
-                ),
+                metadata,
                 size=source.size,
                 poll_seconds=settings.copy_poll_seconds,
                 timeout_seconds=timeout,

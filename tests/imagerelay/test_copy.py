@@ -11,7 +11,14 @@ from azure.storage.blob import BlobProperties
 from azure.storage.blob.aio import BlobServiceClient
 
 from devstack.config import StackConfig
-from imagerelay.copy import CopyFailed, CopyRefused, copy_blob, copy_metadata
+from imagerelay.copy import (
+    CopyFailed,
+    CopyRefused,
+    CopyTimedOut,
+    copy_blob,
+    copy_blob_from_any,
+    copy_metadata,
+)
 from imagerelay.errors import PermanentError
 from imagerelay.sas import read_sas_url
 
@@ -186,3 +193,71 @@ def _service(stack: StackConfig, account: Any) -> BlobServiceClient:
         stack.blob_endpoint.format(account=account.name),
         credential={"account_name": account.name, "account_key": account.key},
     )
+
+
+class SlowFirstSource(Destination):
+    """A destination whose copies from the first tier-1 source never finish."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.state: str | None = None
+
+    async def get_blob_properties(self) -> Any:
+        if self.state is None:
+            raise ResourceNotFoundError("BlobNotFound")
+        return props(self.state)
+
+    async def start_copy_from_url(self, url: str, metadata: dict[str, str]) -> None:
+        assert metadata["imagerelay_source"] == url.split("?")[0]
+        self.started.append(url)
+        self.state = "pending" if "tier1-00" in url else "success"
+
+    async def abort_copy(self, copy: Any) -> None:
+        self.aborted += 1
+        self.state = "aborted"
+
+
+async def test_a_timed_out_copy_is_redone_from_the_next_tier1_source() -> None:
+    destination = SlowFirstSource()
+    made: list[str] = []
+
+    async def sas_url(blob: str) -> str:
+        made.append(blob)
+        return f"https://src.blob.core.windows.net/golden/{blob}?sv=1&sig=S"
+
+    result = await copy_blob_from_any(
+        ["tier1-00.vhd", "tier1-01.vhd"],
+        sas_url,
+        destination,
+        lambda url: copy_metadata("2026.12", url, '"0x8DABC"', SIZE, "bWQ1"),
+        size=SIZE,
+        poll_seconds=0.001,
+        timeout_seconds=0.05,
+    )
+
+    assert made == ["tier1-00.vhd", "tier1-01.vhd"]
+    assert destination.aborted == 1
+    assert [url.split("?")[0].rsplit("/", 1)[1] for url in destination.started] == [
+        "tier1-00.vhd",
+        "tier1-01.vhd",
+    ]
+    assert not result.skipped
+
+
+async def test_when_every_source_times_out_the_last_timeout_is_raised() -> None:
+    destination = SlowFirstSource()
+
+    async def sas_url(blob: str) -> str:
+        return f"https://src.blob.core.windows.net/golden/{blob}?sv=1&sig=S"
+
+    with pytest.raises(CopyTimedOut):
+        await copy_blob_from_any(
+            ["tier1-00.vhd"],
+            sas_url,
+            destination,
+            lambda url: copy_metadata("2026.12", url, '"0x8DABC"', SIZE, "bWQ1"),
+            size=SIZE,
+            poll_seconds=0.001,
+            timeout_seconds=0.02,
+        )
+    assert destination.aborted == 1
