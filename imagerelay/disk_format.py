@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import struct
 from dataclasses import dataclass
 from enum import StrEnum
@@ -189,10 +190,13 @@ def check_upload(disk: DiskFile) -> str:
     if disk.container is not Container.RAW:
         fmt = {Container.VHDX: "vhdx", Container.QCOW2: "qcow2"}
         fmt_name = fmt.get(disk.container, "vmdk")
+        if shutil.which("qemu-img"):
+            return f"upload converts it with qemu-img ({fmt_name} → raw → fixed VHD)"
         fix = convert_fix(fmt_name, name, f"{disk.path.stem}.vhd")
         raise VhdError(
             f"{name} is a {disk.container.upper()} image, and Azure takes only "
-            f"VHDs; convert it with `{fix}`"
+            f"VHDs; install qemu-utils so upload converts it, or convert it with "
+            f"`{fix}`"
         )
 
     if disk.path.suffix.lower() == ".vhd":

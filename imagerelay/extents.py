@@ -133,6 +133,11 @@ def open_source(path: Path) -> tuple[DiskFile, FixedVhdSource]:
     """A disk file and the fixed VHD it uploads as; refuse what Azure won't take."""
     disk = read_disk(path)
     check_upload(disk)
+    if disk.container in (Container.VHDX, Container.QCOW2, Container.VMDK):
+        raise VhdError(
+            f"{path.name} is a {disk.container.value} image; it must be converted to "
+            "raw first (`imagerelay upload` does this with qemu-img)"
+        )
     if disk.container is Container.RAW:
         return disk, RawFile(disk)
     if disk.container is Container.DYNAMIC_VHD:

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -24,8 +24,10 @@ from rich.progress import (
 )
 
 from imagerelay.commands import fail, make_console
+from imagerelay.convert import converted_to_raw, needs_qemu
+from imagerelay.disk_format import read_disk
 from imagerelay.extents import FixedVhdSource, fixed_vhd_md5, open_source
-from imagerelay.inventory import InventoryError, load_inventory
+from imagerelay.inventory import Inventory, InventoryError, load_inventory
 from imagerelay.naming import (
     NamingError,
     check_image_name,
@@ -99,34 +101,55 @@ def upload(
         for region in {t.region for t in plan.enabled_targets}:
             managed_image_name(release, check_image_name(image), region)
         blob_name = upload_blob_name(release, file.name)
-        _, source = open_source(file)
+        metadata = {
+            "imagerelay_release": release,
+            "imagerelay_os_type": os_name,
+            "imagerelay_hyper_v_generation": generation,
+            "imagerelay_image_name": image,
+            "imagerelay_source_file": file.name,
+        }
+        with ExitStack() as scratch:
+            disk = read_disk(file)
+            if needs_qemu(disk):
+                console.print(f"converting {file.name} with qemu-img")
+                file_to_send = scratch.enter_context(converted_to_raw(disk))
+            else:
+                file_to_send = file
+            _, source = open_source(file_to_send)
+            _upload_checked(
+                settings, plan, blob_name, source, metadata, replace, threads
+            )
     except (NamingError, InventoryError, VhdError) as exc:
         fail(str(exc))
+    print(blob_name)
 
+    if run:
+        _start_release(settings, release, image, os_name, generation, blob_name)
+
+
+def _upload_checked(
+    settings: Settings,
+    plan: Inventory,
+    blob_name: str,
+    source: FixedVhdSource,
+    metadata: dict[str, str],
+    replace: bool,
+    threads: int | None,
+) -> None:
+    """Send the source to tier-0 unless it is there; Azure errors become one line."""
     blob = _tier0_blob(
         settings, plan.tier0.storage_account, plan.tier0.container, blob_name
     )
     where = f"{plan.tier0.storage_account}/{plan.tier0.container}/{blob_name}"
-    metadata = {
-        "imagerelay_release": release,
-        "imagerelay_os_type": os_name,
-        "imagerelay_hyper_v_generation": generation,
-        "imagerelay_image_name": image,
-        "imagerelay_source_file": file.name,
-    }
     try:
         with _cleanup_on_sigterm():
             _send_unless_there(
                 blob, source, where, metadata, replace, threads, settings
             )
-    except (UploadError, VhdError) as exc:
+    except UploadError as exc:
         fail(str(exc))
     except AzureError as exc:
         fail(f"tier-0 ({where}) cannot be reached or refused: {redact_text(str(exc))}")
-    print(blob_name)
-
-    if run:
-        _start_release(settings, release, image, os_name, generation, blob_name)
 
 
 def _send_unless_there(

@@ -137,9 +137,12 @@ def test_differencing_vhd_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["qcow2", "vhdx", "vmdk"])
-def test_other_formats_are_named_and_refused(tmp_path: Path, fmt: str) -> None:
+def test_other_formats_are_named_and_refused_without_qemu_img(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / f"disk.{fmt}"
     run("qemu-img", "create", "-q", "-f", fmt, str(path), "30M")
+    monkeypatch.setenv("PATH", str(tmp_path))
 
     disk = read_disk(path)
 

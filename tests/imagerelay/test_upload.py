@@ -168,7 +168,7 @@ def test_refused_file_leaves_no_blob(
     )
     blob = container.get_blob_client(f"disk.{fmt}")
 
-    with pytest.raises(VhdError, match=f"{fmt.upper()} image"):
+    with pytest.raises(VhdError, match="must be converted to raw first"):
         upload_vhd(path, blob, metadata={})
 
     assert not blob.exists()

@@ -164,3 +164,31 @@ def test_a_raw_disk_uploads_and_a_second_upload_is_skipped(
     code, output = _upload(str(path), "--release", "cli.6", "--os-type", "linux")
     assert code == 0, output
     assert "same MD5" in output
+
+
+@pytest.mark.parametrize("fmt", ["qcow2", "vhdx", "vmdk"])
+def test_other_formats_are_converted_with_qemu_img(
+    stack: StackConfig, tmp_path: Path, fmt: str
+) -> None:
+    raw = tmp_path / "data.raw"
+    with raw.open("wb") as file:
+        file.truncate(24 * 2**20)
+        for offset in (0, 5 * 2**20 + 4096, 23 * 2**20):
+            file.seek(offset)
+            file.write(os.urandom(70_000))
+    image = tmp_path / f"disk.{fmt}"
+    subprocess.run(
+        ["qemu-img", "convert", "-q", "-f", "raw", "-O", fmt, str(raw), str(image)],
+        check=True,
+    )
+
+    code, output = _upload(str(image), "--release", "cli.6", "--os-type", "linux")
+
+    assert code == 0, output
+    blob = _blob(stack, f"uploads/cli.6/disk.{fmt}.vhd").download_blob().readall()
+    assert blob[: raw.stat().st_size] == raw.read_bytes()
+    assert len(blob) == 24 * 2**20 + 512
+
+    code, output = _upload(str(image), "--release", "cli.6", "--os-type", "linux")
+    assert code == 0, output
+    assert "same MD5" in output, "a second conversion of the same file must match"

@@ -73,9 +73,26 @@ def test_small_raw_disk_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt, name", [("qcow2", "qcow2"), ("vmdk", "VMDK")])
-def test_other_formats_are_refused(tmp_path: Path, fmt: str, name: str) -> None:
+def test_other_formats_convert_with_qemu_img(
+    tmp_path: Path, fmt: str, name: str
+) -> None:
     path = tmp_path / f"disk.{fmt}"
     run("qemu-img", "create", "-q", "-f", fmt, str(path), "30M")
+
+    code, output = inspect(path)
+
+    assert code == 0, output
+    assert f"format:       {name}" in output
+    assert "upload converts it with qemu-img" in output
+
+
+@pytest.mark.parametrize("fmt, name", [("qcow2", "qcow2"), ("vmdk", "VMDK")])
+def test_other_formats_are_refused_without_qemu_img(
+    tmp_path: Path, fmt: str, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / f"disk.{fmt}"
+    run("qemu-img", "create", "-q", "-f", fmt, str(path), "30M")
+    monkeypatch.setenv("PATH", str(tmp_path))
 
     code, output = inspect(path)
 
