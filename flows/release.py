@@ -17,7 +17,7 @@ from imagerelay.models import HyperVGeneration, OsState, OsType, Release, Target
 from imagerelay.naming import check_image_name, check_release, managed_image_name
 from imagerelay.report import check_same_source, failed_targets
 from imagerelay.settings import get_settings
-from imagerelay.source import NothingToRelease
+from imagerelay.source import NothingToRelease, check_blob_path
 from imagerelay.tier1 import seeding_rounds
 from tasks.limits import check_limits
 from tasks.report import publish_report
@@ -49,7 +49,7 @@ async def release_flow(
     image_name: str,
     release_id: str | None = None,
     vhd: str | None = None,
-    hyper_v_generation: HyperVGeneration = "V2",
+    hyper_v_generation: HyperVGeneration | None = None,
     os_state: OsState = "Generalized",
     inventory: str | None = None,
     tier0_block: str | None = None,
@@ -63,7 +63,8 @@ async def release_flow(
             omitted, the release the upload was stamped with, else the month of
             the scheduled start time.
         vhd: Blob path inside the tier-0 container; the newest upload if omitted.
-        hyper_v_generation: V1 (BIOS) or V2 (UEFI).
+        hyper_v_generation: V1 (BIOS) or V2 (UEFI); if omitted, what the upload
+            was stamped with, else V2.
         os_state: Generalized (sysprepped) or Specialized.
         inventory: Inventory file; IMAGERELAY_INVENTORY if omitted.
         tier0_block: Tier0Storage block name; IMAGERELAY_TIER0_BLOCK if omitted.
@@ -72,6 +73,7 @@ async def release_flow(
     settings = get_settings()
     plan = load_inventory(inventory or settings.inventory)
     check_image_name(image_name)
+    vhd = check_blob_path(vhd) if vhd else None
     await check_limits(planned_limits(plan, settings))
     block_name = tier0_block or settings.tier0_block
     tier0 = await Tier0Storage.load(block_name)
@@ -90,7 +92,7 @@ async def release_flow(
         id=release_id,
         image_name=image_name,
         os_type=os_type,
-        hyper_v_generation=hyper_v_generation,
+        hyper_v_generation=hyper_v_generation or source.hyper_v_generation or "V2",
         os_state=os_state,
         source=source,
     )

@@ -67,7 +67,13 @@ def _checksum(raw: bytes) -> int:
 
 def _read_exactly(file: BinaryIO, offset: int, length: int, what: str) -> bytes:
     """Read `length` bytes at `offset`, calling a short read a truncated file."""
-    file.seek(offset)
+    try:
+        file.seek(offset)
+    except (OverflowError, ValueError, OSError):
+        raise VhdError(
+            f"the {what} is said to be at byte {offset}, which no file can hold; the "
+            "VHD is damaged, copy it again from its source"
+        ) from None
     raw = file.read(length)
     if len(raw) != length:
         raise VhdError(

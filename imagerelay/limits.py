@@ -44,7 +44,3 @@ def planned_limits(inventory: Inventory, settings: Settings) -> dict[str, int]:
             settings.limit_images_per_subscription
         )
     return limits
-
-
-def missing_limits(planned: dict[str, int], existing: set[str]) -> list[str]:
-    return sorted(name for name in planned if name not in existing)

@@ -26,6 +26,9 @@ class SourceVhd(BaseModel):
     release: str | None = Field(
         default=None, description="Release id the upload was stamped with."
     )
+    hyper_v_generation: HyperVGeneration | None = Field(
+        default=None, description="Hyper-V generation the upload was stamped with."
+    )
 
 
 class Release(BaseModel):

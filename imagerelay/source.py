@@ -10,6 +10,7 @@ from azure.storage.blob.aio import ContainerClient
 
 from imagerelay.errors import PermanentError
 from imagerelay.models import HyperVGeneration, OsType, SourceVhd
+from imagerelay.redact import redact_url
 from imagerelay.vhd import FOOTER_SIZE, VhdError, check_for_azure, parse_footer
 
 UPLOAD_PREFIX = "uploads/"
@@ -21,6 +22,17 @@ class SourceError(PermanentError, ValueError):
 
 class NothingToRelease(SourceError):
     """No upload of the OS type exists, so a scheduled release has nothing to do."""
+
+
+def check_blob_path(vhd: str) -> str:
+    """Refuse a URL where a blob path inside the tier-0 container is expected."""
+    if "://" in vhd or "?" in vhd:
+        raise SourceError(
+            f"vhd must be a blob path inside the tier-0 container, such as "
+            f"uploads/2026.12/golden.vhd, not a URL ({redact_url(vhd)}); never pass "
+            "a SAS: imagerelay signs its own"
+        )
+    return vhd.lstrip("/")
 
 
 async def newest_upload(container: ContainerClient, os_type: OsType) -> str:
@@ -47,7 +59,7 @@ async def verify_source(
     container: ContainerClient,
     blob_name: str,
     os_type: OsType,
-    hyper_v_generation: HyperVGeneration,
+    hyper_v_generation: HyperVGeneration | None,
 ) -> SourceVhd:
     """Check the blob is a complete fixed VHD page blob Azure will accept."""
     blob = container.get_blob_client(blob_name)
@@ -95,6 +107,7 @@ async def verify_source(
         size=props.size,
         etag=str(props.etag).strip('"'),
         release=props.metadata.get("imagerelay_release"),
+        hyper_v_generation=_stamped_generation(props.metadata),
         md5=base64.b64encode(md5).decode()
         if md5
         else props.metadata.get("imagerelay_md5"),
@@ -105,7 +118,7 @@ def _check_stamps(
     where: str,
     metadata: dict[str, str],
     os_type: OsType,
-    hyper_v_generation: HyperVGeneration,
+    hyper_v_generation: HyperVGeneration | None,
 ) -> None:
     """Refuse a release whose OS type or generation contradicts the upload's stamps."""
     stamped = {
@@ -116,9 +129,16 @@ def _check_stamps(
         ),
     }
     for what, (uploaded, asked) in stamped.items():
-        if uploaded and uploaded.lower() != asked.lower():
+        if uploaded and asked and uploaded.lower() != asked.lower():
             raise SourceError(
                 f"{where} was uploaded as {what} {uploaded}, but the release asks for "
                 f"{asked}; run the release with {what} {uploaded}, or upload the "
                 "right VHD"
             )
+
+
+def _stamped_generation(metadata: dict[str, str]) -> HyperVGeneration | None:
+    stamp = metadata.get("imagerelay_hyper_v_generation", "").upper()
+    if stamp == "V1":
+        return "V1"
+    return "V2" if stamp == "V2" else None

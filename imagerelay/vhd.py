@@ -31,13 +31,24 @@ _RAW_FIX = _FIX.format(fmt="raw", src="disk.raw", dst="disk.vhd")
 _RESIZE = (
     "qemu-img convert -f vpc -O raw {name} disk.raw && "
     "qemu-img resize -f raw disk.raw {mib}M && "
-    "qemu-img convert -f raw -O vpc -o subformat=fixed,force_size=on disk.raw {name}"
+    "qemu-img convert -f raw -O vpc -o subformat=fixed,force_size=on disk.raw {out}"
 )
 
 
 def convert_fix(fmt: str, src: str, dst: str) -> str:
-    """The qemu-img command that turns `src` in format `fmt` into a fixed VHD."""
+    """The qemu-img command that turns `src` in format `fmt` into a fixed VHD.
+
+    The output never overwrites the input: a clash gets a -fixed name.
+    """
+    if dst == src:
+        dst = f"{dst.removesuffix('.vhd')}-fixed.vhd"
     return _FIX.format(fmt=fmt, src=src, dst=dst)
+
+
+def _resize_fix(name: str, mib: int) -> str:
+    """Commands that resize a VHD into a new file, leaving the original alone."""
+    out = f"{name.rsplit('/', 1)[-1].removesuffix('.vhd')}-{mib}M.vhd"
+    return _RESIZE.format(name=name, mib=mib, out=out)
 
 
 class VhdError(ValueError):
@@ -302,7 +313,7 @@ def check_virtual_size(footer: VhdFooter, name: str) -> None:
     virtual = footer.current_size
     if virtual % MIB:
         whole = max(-(-virtual // MIB), MIN_SIZE // MIB)
-        fix = _RESIZE.format(name=name, mib=whole)
+        fix = _resize_fix(name, whole)
         hint = ""
         if footer.creator_app == b"qemu":
             hint = " (qemu-img rounded it to a CHS geometry; pass force_size=on)"
@@ -311,7 +322,7 @@ def check_virtual_size(footer: VhdFooter, name: str) -> None:
             f"resize it to {whole} MiB with `{fix}`"
         )
     if virtual < MIN_SIZE:
-        fix = _RESIZE.format(name=name, mib=MIN_SIZE // MIB)
+        fix = _resize_fix(name, MIN_SIZE // MIB)
         raise VhdError(
             f"virtual size {_mib(virtual)} MiB is under Azure's minimum of "
             f"{MIN_SIZE // MIB} MiB; grow it with `{fix}`"

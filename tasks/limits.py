@@ -6,11 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from prefect import get_run_logger, task
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.actions import (
+    GlobalConcurrencyLimitCreate,
+    GlobalConcurrencyLimitUpdate,
+)
+from prefect.client.schemas.responses import GlobalConcurrencyLimitResponse
 from prefect.concurrency.asyncio import concurrency
 
 from imagerelay.errors import PermanentError
-from imagerelay.limits import missing_limits
+from tasks.retry import transient_only
 
 SETUP_HINT = (
     "run the setup flow (`prefect deployment run setup/imagerelay`, or "
@@ -24,28 +29,67 @@ class LimitsMissing(PermanentError):
 
 @task(name="apply-limits")
 async def apply_limits(limits: dict[str, int]) -> None:
-    """Create or resize every limit; limits not named here are left alone."""
+    """Create, resize or re-enable every limit; limits not named here are left alone."""
     async with get_client() as client:
+        existing = await _read_limits(client)
         for name, size in limits.items():
-            await client.upsert_global_concurrency_limit_by_name(name, size)
+            current = existing.get(name)
+            if current is None:
+                await client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=size)
+                )
+            elif current.limit != size or not current.active:
+                await client.update_global_concurrency_limit(
+                    name, GlobalConcurrencyLimitUpdate(limit=size, active=True)
+                )
     get_run_logger().info("%d concurrency limits in place", len(limits))
 
 
-@task(name="check-limits", retries=2, retry_delay_seconds=5)
+@task(
+    name="check-limits",
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=transient_only,
+)
 async def check_limits(limits: dict[str, int]) -> None:
-    """Fail before any copy if a limit is missing, so nothing runs unthrottled."""
-    existing: set[str] = set()
+    """Fail before any copy unless every limit exists, is active and allows work.
+
+    Prefect does not throttle on an inactive limit, and a limit of 0 never lets a
+    copy start: either would break the release silently.
+    """
     async with get_client() as client:
-        while page := await client.read_global_concurrency_limits(
-            limit=200, offset=len(existing)
-        ):
-            existing |= {limit.name for limit in page}
-    missing = missing_limits(limits, existing)
-    if missing:
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        existing = await _read_limits(client)
+    unusable = [
+        f"{name} ({_problem(existing.get(name))})"
+        for name in sorted(limits)
+        if _problem(existing.get(name))
+    ]
+    if unusable:
+        shown = ", ".join(unusable[:5]) + (" ..." if len(unusable) > 5 else "")
         raise LimitsMissing(
-            f"{len(missing)} concurrency limits do not exist ({shown}); {SETUP_HINT}"
+            f"{len(unusable)} concurrency limits are missing or unusable: {shown}; "
+            f"{SETUP_HINT}"
         )
+
+
+def _problem(limit: GlobalConcurrencyLimitResponse | None) -> str:
+    if limit is None:
+        return "missing"
+    if not limit.active:
+        return "disabled"
+    return "limit 0" if limit.limit < 1 else ""
+
+
+async def _read_limits(
+    client: PrefectClient,
+) -> dict[str, GlobalConcurrencyLimitResponse]:
+    """Every global concurrency limit on the server, by name."""
+    limits: dict[str, GlobalConcurrencyLimitResponse] = {}
+    while page := await client.read_global_concurrency_limits(
+        limit=200, offset=len(limits)
+    ):
+        limits |= {limit.name: limit for limit in page}
+    return limits
 
 
 @asynccontextmanager

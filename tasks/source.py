@@ -21,7 +21,7 @@ async def verify_source(
     container: str,
     vhd: str | None,
     os_type: OsType,
-    hyper_v_generation: HyperVGeneration,
+    hyper_v_generation: HyperVGeneration | None,
 ) -> SourceVhd:
     """Resolve the source blob (given, or the newest upload) and check it."""
     logger = get_run_logger()

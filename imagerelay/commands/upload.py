@@ -25,12 +25,13 @@ from rich.progress import (
 
 from imagerelay.commands import fail, make_console
 from imagerelay.convert import converted_to_raw, needs_qemu
-from imagerelay.disk_format import read_disk
+from imagerelay.disk_format import PartitionStyle, read_disk
 from imagerelay.extents import FixedVhdSource, fixed_vhd_md5, open_source
 from imagerelay.inventory import Inventory, InventoryError, load_inventory
 from imagerelay.naming import (
     NamingError,
     check_image_name,
+    check_release,
     managed_image_name,
     upload_blob_name,
 )
@@ -65,9 +66,13 @@ def upload(
         typer.Option(help="Guest OS of the image.", case_sensitive=False),
     ],
     hyper_v_generation: Annotated[
-        GenerationChoice,
-        typer.Option(help="V1 (BIOS) or V2 (UEFI).", case_sensitive=False),
-    ] = GenerationChoice.V2,
+        GenerationChoice | None,
+        typer.Option(
+            help="V1 (BIOS) or V2 (UEFI); from the partition table if unset "
+            "(MBR: V1, else V2).",
+            case_sensitive=False,
+        ),
+    ] = None,
     image_name: Annotated[
         str | None,
         typer.Option(help="Base name of the images; golden-<os-type> if unset."),
@@ -94,20 +99,13 @@ def upload(
     """Check a disk, upload it to tier-0 as a fixed VHD page blob and stamp it."""
     settings = get_settings()
     os_name = os_type.value.capitalize()
-    generation = hyper_v_generation.value.upper()
     image = image_name or f"golden-{os_type.value.lower()}"
     try:
+        check_release(release)
         plan = load_inventory(inventory or settings.inventory)
         for region in {t.region for t in plan.enabled_targets}:
             managed_image_name(release, check_image_name(image), region)
         blob_name = upload_blob_name(release, file.name)
-        metadata = {
-            "imagerelay_release": release,
-            "imagerelay_os_type": os_name,
-            "imagerelay_hyper_v_generation": generation,
-            "imagerelay_image_name": image,
-            "imagerelay_source_file": file.name,
-        }
         with ExitStack() as scratch:
             disk = read_disk(file)
             if needs_qemu(disk):
@@ -115,7 +113,15 @@ def upload(
                 file_to_send = scratch.enter_context(converted_to_raw(disk))
             else:
                 file_to_send = file
-            _, source = open_source(file_to_send)
+            opened, source = open_source(file_to_send)
+            generation = _generation(hyper_v_generation, opened.partition_style)
+            metadata = {
+                "imagerelay_release": release,
+                "imagerelay_os_type": os_name,
+                "imagerelay_hyper_v_generation": generation,
+                "imagerelay_image_name": image,
+                "imagerelay_source_file": file.name,
+            }
             _upload_checked(
                 settings, plan, blob_name, source, metadata, replace, threads
             )
@@ -125,6 +131,25 @@ def upload(
 
     if run:
         _start_release(settings, release, image, os_name, generation, blob_name)
+
+
+def _generation(chosen: GenerationChoice | None, style: PartitionStyle) -> str:
+    """The Hyper-V generation to stamp: as chosen, else what the partition table says.
+
+    An MBR disk boots with BIOS (V1); GPT needs UEFI (V2). A choice that contradicts
+    the table is kept, with a warning, since hybrid layouts exist.
+    """
+    suggested = "V1" if style is PartitionStyle.MBR else "V2"
+    if chosen is None:
+        console.print(f"Hyper-V generation {suggested} ({style} partition table)")
+        return suggested
+    generation = chosen.value.upper()
+    if style in (PartitionStyle.MBR, PartitionStyle.GPT) and generation != suggested:
+        console.print(
+            f"[yellow]warning:[/yellow] the disk has an {style} partition table, "
+            f"which usually boots as {suggested}, not {generation}"
+        )
+    return generation
 
 
 def _upload_checked(
@@ -161,11 +186,28 @@ def _send_unless_there(
     threads: int | None,
     settings: Settings,
 ) -> None:
-    """Upload the file unless the blob is already a finished upload of it."""
-    existing = _finished_md5(blob)
+    """Upload the file unless the blob is already a finished upload of it.
+
+    The same file stamped differently (OS type, generation...) is only restamped,
+    and only with --replace.
+    """
+    stamps = _finished_stamps(blob)
+    existing = stamps.get(META_MD5)
     if existing is not None:
         if existing == base64.b64encode(fixed_vhd_md5(source)).decode():
-            console.print(f"{where} already holds this file (same MD5); not sent again")
+            changed = {k: v for k, v in metadata.items() if stamps.get(k) != v}
+            changed.pop("imagerelay_source_file", None)
+            if not changed:
+                console.print(f"{where} already holds this file (same MD5); not sent")
+                return
+            if not replace:
+                was = ", ".join(f"{k}={stamps.get(k)}" for k in changed)
+                fail(
+                    f"{where} already holds this file, stamped {was}; pass --replace "
+                    "to restamp it, or upload under a new --release"
+                )
+            blob.set_blob_metadata({**stamps, **metadata})
+            console.print(f"{where} already holds this file; stamps updated")
             return
         if not replace:
             fail(
@@ -208,13 +250,13 @@ def _tier0_blob(
     return BlobClient(url, container, name, credential=DefaultAzureCredential())
 
 
-def _finished_md5(blob: BlobClient) -> str | None:
-    """The MD5 stamped on a finished upload at this blob, or None if there is none."""
+def _finished_stamps(blob: BlobClient) -> dict[str, str]:
+    """The metadata of the upload at this blob; empty when there is no blob."""
     try:
         props = blob.get_blob_properties()
     except ResourceNotFoundError:
-        return None
-    return props.metadata.get(META_MD5)
+        return {}
+    return dict(props.metadata or {})
 
 
 def _upload_with_progress(

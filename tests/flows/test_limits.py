@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 
 from devstack.config import StackConfig
 from flows.release import release_flow
@@ -52,6 +53,34 @@ async def test_a_missing_limit_stops_the_release_before_any_copy(
     assert victim in (state.message or "")
     assert "setup" in (state.message or "")
     assert victim in await _limits()
+
+
+async def test_a_disabled_limit_stops_the_release_and_setup_enables_it(
+    stack: StackConfig,
+    uploaded_vhd: str,  # noqa: F811
+) -> None:
+    plan = load_inventory(TEST_INVENTORY)
+    victim = account_copies(plan.enabled_targets[1].storage_account)
+    async with get_client() as client:
+        await client.update_global_concurrency_limit(
+            victim, GlobalConcurrencyLimitUpdate(active=False)
+        )
+    try:
+        state = await release_flow(
+            os_type="Linux",
+            image_name=f"{IMAGE}-limits",
+            release_id=RELEASE,
+            vhd=uploaded_vhd,
+            return_state=True,
+        )
+    finally:
+        await setup_flow()
+
+    assert state.is_failed()
+    assert f"{victim} (disabled)" in (state.message or "")
+    async with get_client() as client:
+        restored = await client.read_global_concurrency_limit_by_name(victim)
+    assert restored.active
 
 
 @pytest.mark.parametrize("size", [1, 4])

@@ -8,7 +8,6 @@ from imagerelay.limits import (
     account_copies,
     copy_limits,
     image_limits,
-    missing_limits,
     planned_limits,
     subscription_images,
 )
@@ -41,10 +40,3 @@ def test_a_copy_holds_the_total_and_both_accounts() -> None:
     ]
     assert copy_limits("src", "src") == [ALL_COPIES, account_copies("src")]
     assert image_limits("sub") == [subscription_images("sub")]
-
-
-def test_missing_limits_are_listed_sorted() -> None:
-    planned = {"b": 1, "a": 1, "c": 1}
-
-    assert missing_limits(planned, {"b"}) == ["a", "c"]
-    assert missing_limits(planned, {"a", "b", "c", "d"}) == []

@@ -192,3 +192,48 @@ def test_other_formats_are_converted_with_qemu_img(
     code, output = _upload(str(image), "--release", "cli.6", "--os-type", "linux")
     assert code == 0, output
     assert "same MD5" in output, "a second conversion of the same file must match"
+
+
+def test_generation_follows_the_partition_table_unless_chosen(
+    stack: StackConfig, disks: tuple[Path, Path]
+) -> None:
+    code, output = _upload(str(disks[0]), "--release", "cli.7", "--os-type", "linux")
+
+    assert code == 0, output
+    assert "Hyper-V generation V1 (MBR partition table)" in output
+    stamps = _blob(stack, "uploads/cli.7/disk.vhd").get_blob_properties().metadata
+    assert stamps["imagerelay_hyper_v_generation"] == "V1"
+
+    code, output = _upload(
+        str(disks[1]), "--release", "cli.8", "--os-type", "linux",
+        "--hyper-v-generation", "v2",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "usually boots as V1, not V2" in output
+
+
+def test_the_same_file_with_other_stamps_needs_replace(
+    stack: StackConfig, disks: tuple[Path, Path]
+) -> None:
+    _upload(str(disks[0]), "--release", "cli.9", "--os-type", "linux")
+    blob = _blob(stack, "uploads/cli.9/disk.vhd")
+
+    code, output = _upload(str(disks[0]), "--release", "cli.9", "--os-type", "windows")
+    assert code == 2
+    assert "imagerelay_os_type=Linux" in output and "--replace" in output
+
+    code, output = _upload(
+        str(disks[0]), "--release", "cli.9", "--os-type", "windows", "--replace"
+    )
+    assert code == 0, output
+    props = blob.get_blob_properties()
+    assert props.metadata["imagerelay_os_type"] == "Windows"
+    assert props.metadata["imagerelay_md5"]
+    assert props.size == disks[0].stat().st_size
+
+
+def test_a_bad_release_id_is_named_as_such(disks: tuple[Path, Path]) -> None:
+    code, output = _upload(str(disks[0]), "--release", "2026/12", "--os-type", "linux")
+
+    assert code == 2
+    assert "release id '2026/12' is invalid" in output
