@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+from prefect.states import State
 
 from devstack.config import StackConfig
 from flows.release import release_flow
@@ -20,6 +21,20 @@ async def _limits() -> dict[str, int]:
     async with get_client() as client:
         page = await client.read_global_concurrency_limits(limit=200)
     return {limit.name: limit.limit for limit in page}
+
+
+async def _release_then_setup(vhd: str) -> State:
+    """Run a release, then the setup flow, which puts every limit back."""
+    try:
+        return await release_flow(
+            os_type="Linux",
+            image_name=f"{IMAGE}-limits",
+            release_id=RELEASE,
+            vhd=vhd,
+            return_state=True,
+        )
+    finally:
+        await setup_flow()
 
 
 async def test_the_stack_creates_every_planned_limit(stack: StackConfig) -> None:
@@ -38,16 +53,7 @@ async def test_a_missing_limit_stops_the_release_before_any_copy(
     victim = account_copies(plan.enabled_targets[0].storage_account)
     async with get_client() as client:
         await client.delete_global_concurrency_limit_by_name(victim)
-    try:
-        state = await release_flow(
-            os_type="Linux",
-            image_name=f"{IMAGE}-limits",
-            release_id=RELEASE,
-            vhd=uploaded_vhd,
-            return_state=True,
-        )
-    finally:
-        await setup_flow()
+    state = await _release_then_setup(uploaded_vhd)
 
     assert state.is_failed()
     assert victim in (state.message or "")
@@ -65,16 +71,7 @@ async def test_a_disabled_limit_stops_the_release_and_setup_enables_it(
         await client.update_global_concurrency_limit(
             victim, GlobalConcurrencyLimitUpdate(active=False)
         )
-    try:
-        state = await release_flow(
-            os_type="Linux",
-            image_name=f"{IMAGE}-limits",
-            release_id=RELEASE,
-            vhd=uploaded_vhd,
-            return_state=True,
-        )
-    finally:
-        await setup_flow()
+    state = await _release_then_setup(uploaded_vhd)
 
     assert state.is_failed()
     assert f"{victim} (disabled)" in (state.message or "")
