@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 from collections.abc import Iterator
@@ -10,7 +11,15 @@ from typing import Protocol
 
 from imagerelay.disk_format import Container, DiskFile, check_upload, read_disk
 from imagerelay.dynamic_vhd import BlockTable
-from imagerelay.vhd import FOOTER_SIZE, MIB, VhdError, as_fixed_footer, build_footer
+from imagerelay.vhd import (
+    FOOTER_SIZE,
+    MIB,
+    VhdError,
+    VhdFooter,
+    as_fixed_footer,
+    build_footer,
+    check_for_azure,
+)
 
 _ZEROS = bytes(4 * MIB)
 _RAW_FOOTER_NAMESPACE = uuid.UUID("5d1f3b52-8f0e-4c1e-9a53-6a3f1d0e2b77")
@@ -57,10 +66,11 @@ class FixedFile(_FileSource):
 
     def extents(self, chunk_size: int) -> Iterator[tuple[int, bytes]]:
         """The file's data part, chunk by chunk; the footer is kept for footer()."""
+        data_size = self.data_size()
         with self.path.open("rb") as file:
             offset = 0
-            while offset < self.virtual_size:
-                chunk = file.read(min(chunk_size, self.virtual_size - offset))
+            while offset < data_size:
+                chunk = file.read(min(chunk_size, data_size - offset))
                 if not chunk:
                     break
                 yield offset, chunk
@@ -71,6 +81,47 @@ class FixedFile(_FileSource):
     def footer(self) -> bytes:
         """The footer as read at the end of the file."""
         return self._footer
+
+    def data_size(self) -> int:
+        return self.virtual_size
+
+
+class ResizedFixedFile(FixedFile):
+    """A fixed VHD whose virtual size is not a whole MiB, grown to the next MiB.
+
+    Growing only appends zeros, so the disk's partitions and data are untouched.
+    """
+
+    def __init__(self, disk: DiskFile, footer: VhdFooter) -> None:
+        super().__init__(disk)
+        self._old = footer
+        self.virtual_size = whole_mib(footer.current_size)
+
+    def data_size(self) -> int:
+        return self._old.current_size
+
+    def footer(self) -> bytes:
+        """A fixed footer for the new size, keeping the old one's date and id."""
+        return build_footer(
+            self.virtual_size,
+            timestamp=self._old.timestamp,
+            unique_id=self._old.unique_id,
+        )
+
+
+def whole_mib(size: int) -> int:
+    return -(-size // MIB) * MIB
+
+
+def _check_resizable(disk: DiskFile, footer: VhdFooter) -> None:
+    """Apply Azure's checks to the disk as it will be once grown to a whole MiB."""
+    grown = whole_mib(footer.current_size)
+    growth = grown - footer.current_size
+    check_for_azure(
+        dataclasses.replace(footer, current_size=grown),
+        disk.file_size + growth,
+        disk.path.name,
+    )
 
 
 class RawFile(_FileSource):
@@ -129,9 +180,23 @@ class DynamicFile(_FileSource):
         return self._footer
 
 
-def open_source(path: Path) -> tuple[DiskFile, FixedVhdSource]:
-    """A disk file and the fixed VHD it uploads as; refuse what Azure won't take."""
+def open_source(path: Path, resize: bool = False) -> tuple[DiskFile, FixedVhdSource]:
+    """A disk file and the fixed VHD it uploads as; refuse what Azure won't take.
+
+    Args:
+        resize: grow a fixed VHD whose virtual size is not a whole MiB to the next
+            MiB (never shrink), instead of refusing it.
+    """
     disk = read_disk(path)
+    footer = disk.footer
+    if (
+        resize
+        and footer is not None
+        and disk.container is Container.FIXED_VHD
+        and footer.current_size % MIB
+    ):
+        _check_resizable(disk, footer)
+        return disk, ResizedFixedFile(disk, footer)
     check_upload(disk)
     if disk.container in (Container.VHDX, Container.QCOW2, Container.VMDK):
         raise VhdError(
@@ -144,8 +209,8 @@ def open_source(path: Path) -> tuple[DiskFile, FixedVhdSource]:
         assert disk.blocks is not None
         with path.open("rb") as file:
             file.seek(disk.file_size - FOOTER_SIZE)
-            footer = file.read(FOOTER_SIZE)
-        return disk, DynamicFile(disk, disk.blocks, footer)
+            raw_footer = file.read(FOOTER_SIZE)
+        return disk, DynamicFile(disk, disk.blocks, raw_footer)
     return disk, FixedFile(disk)
 
 

@@ -153,6 +153,27 @@ def upload_vhd(
         progress: called from the caller's thread with the count of leading bytes
             that are written or skipped as zero, rising to the blob size.
     """
+    _, source = open_source(path)
+    return upload_source(
+        source,
+        blob,
+        metadata=metadata,
+        threads=threads,
+        chunk_size=chunk_size,
+        progress=progress,
+    )
+
+
+def upload_source(
+    source: FixedVhdSource,
+    blob: BlobClient,
+    *,
+    metadata: dict[str, str],
+    threads: int = 8,
+    chunk_size: int = 4 * MIB,
+    progress: Callable[[int], None] | None = None,
+) -> UploadResult:
+    """Upload an opened disk (see extents.open_source) as a fixed VHD page blob."""
     if chunk_size <= 0 or chunk_size % 512 or chunk_size > MAX_PAGE_WRITE:
         raise ValueError(
             f"chunk_size {chunk_size} must be a multiple of 512 up to 4 MiB"
@@ -160,12 +181,10 @@ def upload_vhd(
     if threads < 1:
         raise ValueError(f"threads {threads} must be at least 1")
 
-    disk, source = open_source(path)
+    path = source.path
     size = source.virtual_size + FOOTER_SIZE
     name = f"{blob.account_name}/{blob.container_name}/{blob.blob_name}"
-    logger.info(
-        "Uploading %s (%s, %d MiB) to %s", path.name, disk.container, size // MIB, name
-    )
+    logger.info("Uploading %s (%d MiB) to %s", path.name, size // MIB, name)
     started = time.monotonic()
 
     try:

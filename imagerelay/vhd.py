@@ -319,7 +319,8 @@ def check_virtual_size(footer: VhdFooter, name: str) -> None:
             hint = " (qemu-img rounded it to a CHS geometry; pass force_size=on)"
         raise VhdError(
             f"virtual size {_mib(virtual)} MiB is not a whole number of MiB{hint}; "
-            f"resize it to {whole} MiB with `{fix}`"
+            f"pass --resize to `imagerelay upload` to grow it to {whole} MiB, or "
+            f"resize it with `{fix}`"
         )
     if virtual < MIN_SIZE:
         fix = _resize_fix(name, MIN_SIZE // MIB)

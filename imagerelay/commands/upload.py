@@ -37,7 +37,7 @@ from imagerelay.naming import (
 )
 from imagerelay.redact import redact_text
 from imagerelay.settings import Settings, get_settings
-from imagerelay.upload import META_MD5, UploadError, UploadResult, upload_vhd
+from imagerelay.upload import META_MD5, UploadError, UploadResult, upload_source
 from imagerelay.vhd import FOOTER_SIZE, VhdError
 
 RELEASE_DEPLOYMENT = "release/golden"
@@ -86,6 +86,13 @@ def upload(
             min=1, max=64, help="Parallel page writes (IMAGERELAY_UPLOAD_THREADS)."
         ),
     ] = None,
+    resize: Annotated[
+        bool,
+        typer.Option(
+            "--resize",
+            help="Grow a VHD whose size is not a whole MiB to the next MiB.",
+        ),
+    ] = False,
     replace: Annotated[
         bool,
         typer.Option(
@@ -113,7 +120,7 @@ def upload(
                 file_to_send = scratch.enter_context(converted_to_raw(disk))
             else:
                 file_to_send = file
-            opened, source = open_source(file_to_send)
+            opened, source = open_source(file_to_send, resize=resize)
             generation = _generation(hyper_v_generation, opened.partition_style)
             metadata = {
                 "imagerelay_release": release,
@@ -272,8 +279,8 @@ def _upload_with_progress(
     with Progress(*columns, console=console, transient=True) as bar:
         total = source.virtual_size + FOOTER_SIZE
         task = bar.add_task(f"uploading {source.name}", total=total)
-        return upload_vhd(
-            source.path,
+        return upload_source(
+            source,
             blob,
             metadata=metadata,
             threads=threads,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from devstack.golden import build_golden_vhd
 from imagerelay.cli import app
 from imagerelay.inventory import load_inventory
 from imagerelay.settings import get_settings
+from imagerelay.vhd import parse_footer
 from tests.conftest import TEST_INVENTORY
 
 runner = CliRunner()
@@ -237,3 +239,39 @@ def test_a_bad_release_id_is_named_as_such(disks: tuple[Path, Path]) -> None:
 
     assert code == 2
     assert "release id '2026/12' is invalid" in output
+
+
+def test_resize_grows_a_vhd_to_the_next_whole_mib(
+    stack: StackConfig, tmp_path: Path
+) -> None:
+    path = tmp_path / "odd.vhd"
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "vpc",
+         "-o", "subformat=fixed,force_size=on", str(path), "30.5M"],
+        check=True,
+    )  # fmt: skip
+    data = os.urandom(100_000)
+    with path.open("r+b") as file:
+        file.seek(7 * 2**20)
+        file.write(data)
+
+    code, output = _upload(str(path), "--release", "cli.10", "--os-type", "linux")
+    assert code == 2
+    assert "--resize" in output
+    assert not _blob(stack, "uploads/cli.10/odd.vhd").exists()
+
+    code, output = _upload(
+        str(path), "--release", "cli.10", "--os-type", "linux", "--resize"
+    )
+
+    assert code == 0, output
+    blob = _blob(stack, "uploads/cli.10/odd.vhd")
+    content = blob.download_blob().readall()
+    assert len(content) == 31 * 2**20 + 512
+    original = path.read_bytes()[:-512]
+    assert content[: len(original)] == original
+    assert content[len(original) : 31 * 2**20] == bytes(31 * 2**20 - len(original))
+    footer = parse_footer(content[-512:])
+    assert (footer.disk_type, footer.current_size) == (2, 31 * 2**20)
+    stamped = blob.get_blob_properties().metadata["imagerelay_md5"]
+    assert stamped == base64.b64encode(hashlib.md5(content).digest()).decode()
