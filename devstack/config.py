@@ -56,10 +56,6 @@ class StackConfig(BaseModel):
         return f"http://{self.host}:{self.blob_port}/{{account}}"
 
     @property
-    def table_endpoint(self) -> str:
-        return f"http://{self.host}:{self.table_port}/{{account}}"
-
-    @property
     def arm_endpoint(self) -> str:
         return f"https://{self.host}:{self.arm_port}"
 

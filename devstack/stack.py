@@ -130,7 +130,6 @@ def service_env(config: StackConfig, inventory_path: Path) -> dict[str, str]:
         "IMAGERELAY_INVENTORY": str(inventory_path),
         "IMAGERELAY_TIER0_CONNECTION_STRING": config.connection_string(tier0.name),
         "IMAGERELAY_BLOB_ENDPOINT": config.blob_endpoint,
-        "IMAGERELAY_TABLE_ENDPOINT": config.table_endpoint,
         "IMAGERELAY_STORAGE_KEYS": json.dumps(keys),
         "IMAGERELAY_ARM_ENDPOINT": config.arm_endpoint,
         "IMAGERELAY_ARM_CA_BUNDLE": str(config.cert_path),

@@ -35,10 +35,6 @@ class Settings(BaseSettings):
         default="https://{account}.blob.core.windows.net",
         description="Blob endpoint of a storage account; {account} is replaced.",
     )
-    table_endpoint: str = Field(
-        default="https://{account}.table.core.windows.net",
-        description="Table endpoint of a storage account; {account} is replaced.",
-    )
     storage_keys: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="Account keys by account name; accounts not listed use Entra ID.",
