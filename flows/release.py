@@ -11,11 +11,11 @@ from prefect.states import Completed, Failed, State
 from blocks.tier0 import Tier0Storage
 from flows.distribute import distribute
 from imagerelay.inventory import load_inventory
-from imagerelay.ledger import Ledger
+from imagerelay.ledger import Ledger, check_same_source
 from imagerelay.limits import planned_limits
 from imagerelay.models import HyperVGeneration, OsState, OsType, Release, TargetState
 from imagerelay.naming import check_image_name, check_release, managed_image_name
-from imagerelay.report import check_same_source, failed_targets
+from imagerelay.report import failed_targets
 from imagerelay.settings import get_settings
 from imagerelay.source import NothingToRelease, check_blob_path
 from imagerelay.tier1 import seeding_rounds

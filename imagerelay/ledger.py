@@ -11,6 +11,7 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 from pydantic import BaseModel, ConfigDict
 
+from imagerelay.errors import PermanentError
 from imagerelay.inventory import Target
 from imagerelay.models import Release, TargetState
 
@@ -89,3 +90,23 @@ class Ledger:
             async for entity in query
         ]
         return sorted(entries, key=lambda entry: entry.target_key)
+
+
+class SourceChanged(PermanentError):
+    """A release id was reused for a different VHD."""
+
+
+def check_same_source(release: Release, earlier: list[LedgerEntry]) -> None:
+    """Refuse to re-run a release from a VHD other than the one it started with."""
+    for entry in earlier:
+        if (
+            entry.source_md5
+            and release.source.md5
+            and (entry.source_md5 != release.source.md5)
+        ):
+            raise SourceChanged(
+                f"release {release.id} of {release.image_name} was distributed from "
+                f"a VHD with MD5 {entry.source_md5}; {release.source.blob} has MD5 "
+                f"{release.source.md5}. A release never changes its VHD: release it "
+                "under a new release id"
+            )

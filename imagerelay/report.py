@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from imagerelay.errors import PermanentError
 from imagerelay.ledger import LedgerEntry
 from imagerelay.models import Release, TargetState
 from imagerelay.redact import redact_text
@@ -23,26 +22,6 @@ def target_rows(entries: list[LedgerEntry]) -> list[dict[str, str]]:
         }
         for entry in entries
     ]
-
-
-class SourceChanged(PermanentError):
-    """A release id was reused for a different VHD."""
-
-
-def check_same_source(release: Release, earlier: list[LedgerEntry]) -> None:
-    """Refuse to re-run a release from a VHD other than the one it started with."""
-    for entry in earlier:
-        if (
-            entry.source_md5
-            and release.source.md5
-            and (entry.source_md5 != release.source.md5)
-        ):
-            raise SourceChanged(
-                f"release {release.id} of {release.image_name} was distributed from "
-                f"a VHD with MD5 {entry.source_md5}; {release.source.blob} has MD5 "
-                f"{release.source.md5}. A release never changes its VHD: release it "
-                "under a new release id"
-            )
 
 
 def failed_targets(entries: list[LedgerEntry]) -> list[LedgerEntry]:
