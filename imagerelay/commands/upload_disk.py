@@ -14,6 +14,7 @@ from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 from imagerelay.clients import arm_credential, blob_service, compute_client
 from imagerelay.commands import fail, make_console
+from imagerelay.disk_access import DiskAccessRefused
 from imagerelay.disk_source import (
     META_SOURCE_DISK,
     DiskId,
@@ -85,7 +86,7 @@ def upload_disk(
                 replace,
             )
         )
-    except (DiskSourceError, NamingError, InventoryError) as exc:
+    except (DiskSourceError, DiskAccessRefused, NamingError, InventoryError) as exc:
         fail(str(exc))
     except AzureError as exc:
         fail(f"Azure refused or could not be reached: {redact_text(str(exc))}")

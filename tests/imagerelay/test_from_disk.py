@@ -238,8 +238,8 @@ def test_sigterm_revokes_access_and_deletes_the_copy(
     tier0: ContainerClient,
     phase: str,
 ) -> None:
-    """A 2 TiB empty disk, so the checksum of its copy takes minutes."""
-    disk = _empty_disk(compute, account, 2048)
+    """A 256 GiB empty disk, so the checksum of its copy takes minutes."""
+    disk = _empty_disk(compute, account, 256)
     release = f"fd.5.{phase.split()[0]}"
     command = [sys.executable, "-c", "from imagerelay.cli import main; main()"]
     command += ["upload", "--from-disk", disk.id, "--release", release]
