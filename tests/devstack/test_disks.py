@@ -252,3 +252,33 @@ def test_import_refusals(
     assert (refused.value.status_code, refused.value.error.code) == (status, code)
     with pytest.raises(ResourceNotFoundError):
         compute.disks.get(account.resource_group, name)
+
+
+@pytest.mark.parametrize(
+    ("body", "target"),
+    [
+        ({"access": "Write", "durationInSeconds": 60}, "access"),
+        ({"access": "Read"}, "durationInSeconds"),
+        ({"access": "Read", "durationInSeconds": -5}, "durationInSeconds"),
+    ],
+)
+def test_grant_refuses_what_azure_refuses(
+    stack: StackConfig,
+    account: StackAccount,
+    compute: ComputeManagementClient,
+    vhd: Path,
+    body: dict[str, object],
+    target: str,
+) -> None:
+    disk = import_disk(stack, account, vhd, osType="Linux")
+
+    with pytest.raises(HttpResponseError) as refused:
+        compute.disks.begin_grant_access(account.resource_group, disk.name, body)
+
+    assert (refused.value.status_code, refused.value.error.code) == (
+        400,
+        "InvalidParameter",
+    )
+    assert refused.value.error.target == target
+    state = compute.disks.get(account.resource_group, disk.name).disk_state
+    assert state == "Unattached"
