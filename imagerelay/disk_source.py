@@ -207,7 +207,7 @@ async def blob_md5(blob: BlobClient, size: int) -> tuple[bytes, bytes, int]:
 
 async def _hash_zeros(digest: FixedVhdDigest, until: int) -> None:
     """Hash zeros up to `until` in steps, so Ctrl-C and SIGTERM are heard between."""
-    # Limitation: MD5 cannot skip zeros; a 2 TiB disk costs about an hour of CPU here.
+    # Limitation: MD5 cannot skip zeros: 2 TiB of them take one to three hours here.
     while digest.offset < until:
         digest.update(min(until, digest.offset + ZERO_STEP), b"")
         await asyncio.sleep(0)

@@ -9,7 +9,7 @@ from typing import Any
 from azure.identity import DefaultAzureCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import Disk
-from azure.storage.blob import BlobClient
+from azure.storage.blob import ContainerClient
 
 from devstack.compute.storage_accounts import account_body
 from devstack.config import StackAccount, StackConfig
@@ -31,16 +31,16 @@ def compute_client(stack: StackConfig, subscription_id: str) -> ComputeManagemen
 def upload_vhd(stack: StackConfig, account: StackAccount, path: Path) -> str:
     """Upload a VHD file as a page blob; its plain URL (no SAS)."""
     name = f"{uuid.uuid4().hex[:8]}-{path.name}"
-    blob = BlobClient.from_connection_string(
-        stack.connection_string(account.name), CONTAINER, name
+    container = ContainerClient.from_connection_string(
+        stack.connection_string(account.name), CONTAINER
     )
-    with blob:
-        container = blob._get_container_client()
+    with container:
         if not container.exists():
             container.create_container()
+        blob = container.get_blob_client(name)
         with path.open("rb") as data:
             blob.upload_blob(data, blob_type="PageBlob")
-        return blob.url
+        return str(blob.url)
 
 
 def import_body(
