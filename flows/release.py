@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from prefect import flow, get_run_logger, unmapped
+from prefect import flow, get_client, get_run_logger, unmapped
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
@@ -41,6 +41,14 @@ def run_name() -> str:
     parameters = flow_run.parameters
     release_id = parameters.get("release_id") or "latest"
     return f"release-{release_id}-{parameters['image_name']}"
+
+
+async def name_run_after(release_id: str, image_name: str) -> None:
+    """Rename a run started without a release id, so `imagerelay status` finds it."""
+    name = f"release-{release_id}-{image_name}"
+    if flow_run.name != name:
+        async with get_client() as client:
+            await client.update_flow_run(flow_run.id, name=name)
 
 
 @flow(name="release", flow_run_name=run_name)
@@ -86,6 +94,7 @@ async def release_flow(
         logger.info("%s", exc)
         return Completed(message=str(exc))
     release_id = check_release(release_id or source.release or scheduled_month())
+    await name_run_after(release_id, image_name)
     for target in plan.enabled_targets:
         managed_image_name(release_id, image_name, target.region)
     release = Release(
