@@ -70,7 +70,8 @@ async def release_flow(
         release_id: Names everything the release creates, e.g. "2026.12"; if
             omitted, the release the upload was stamped with, else the month of
             the scheduled start time.
-        vhd: Blob path inside the tier-0 container; the newest upload if omitted.
+        vhd: Blob path inside the tier-0 container; if omitted, the newest upload
+            of the OS type and image name, unless a release already took it.
         hyper_v_generation: V1 (BIOS) or V2 (UEFI); if omitted, what the upload
             was stamped with, else V2.
         os_state: Generalized (sysprepped) or Specialized.
@@ -88,7 +89,7 @@ async def release_flow(
 
     try:
         source = await verify_source(
-            tier0, plan.tier0.container, vhd, os_type, hyper_v_generation
+            tier0, plan.tier0.container, vhd, os_type, hyper_v_generation, image_name
         )
     except NothingToRelease as exc:
         logger.info("%s", exc)
