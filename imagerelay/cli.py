@@ -7,7 +7,7 @@ from importlib.metadata import entry_points
 import typer
 from pydantic import ValidationError
 
-from imagerelay.commands import fail, images, status, upload, vhd
+from imagerelay.commands import cleanup, fail, images, status, upload, vhd
 
 app = typer.Typer(
     help="Distribute a golden VHD as managed images to every Azure target.",
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.command("upload")(upload.upload)
 app.command("status")(status.status)
+app.command("cleanup")(cleanup.cleanup)
 app.add_typer(images.app, name="images")
 app.add_typer(vhd.app, name="vhd")
 
