@@ -153,6 +153,9 @@ async def test_cleanup_refuses_a_release_that_is_not_complete(
     assert f"eastus/{plan.targets[0].storage_account} (failed)" in (
         refused.message or ""
     )
+    code, output = await _cli("--release", NEW, "--image-name", f"{IMAGE}-bad")
+    assert code == 2
+    assert "re-run the release until it completes" in output
     tier1 = tier1_blob_name(NEW, f"{IMAGE}-bad", 0)
     assert (
         _service(stack, plan.tier0.storage_account)
