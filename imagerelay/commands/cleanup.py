@@ -55,7 +55,8 @@ def cleanup(
             deletion.where,
             deletion.reason,
         )
-    console.print(table)
+    if found:
+        console.print(table)
     console.print(state.message)
     run_id = state.state_details.flow_run_id
     console.print(f"Run: {ui_url(get_settings())}/runs/flow-run/{run_id}")

@@ -12,6 +12,7 @@ import yaml
 from azure.data.tables import TableClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.blob.aio import ContainerClient
+from prefect.client.orchestration import get_client
 
 from devstack.config import StackConfig
 from devstack.golden import build_golden_vhd
@@ -81,6 +82,7 @@ async def test_schedule_releases_each_upload_once(
     plan = load_inventory(inventory)
     service = _service(stack)
     service.create_container("scheduled")
+    names: list[str] = []
 
     async def scheduled_run() -> tuple[bool, str]:
         state = await release_flow(
@@ -89,6 +91,9 @@ async def test_schedule_releases_each_upload_once(
             inventory=str(inventory),
             return_state=True,
         )
+        async with get_client() as client:
+            run = await client.read_flow_run(state.state_details.flow_run_id)
+        names.append(run.name)
         return state.is_completed(), state.message or ""
 
     assert await scheduled_run() == (
@@ -120,6 +125,8 @@ async def test_schedule_releases_each_upload_once(
         assert "nothing to release" in message
         assert f"was released as {release}" in message
 
+    assert names[1] == "release-2026.08-sched-sched-linux", "renamed after its id"
+    assert names[0] == names[2] == f"release-latest-{IMAGE}", "nothing released"
     table = TableClient.from_connection_string(
         stack.connection_string(plan.tier0.storage_account), "imagerelayledger"
     )
