@@ -53,7 +53,11 @@ def released_image(
 
 
 def release_order(release: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key reading release ids as versions: 2026.9 < 2026.10 < 2026.10-fix."""
+    """Sort key reading release ids as versions: 2026.9 < 2026.10 < 2026.10-fix.
+
+    Limitation: ids of different shapes (hotfix1 against 2026.12) order by shape,
+    words after numbers, not by when they were released.
+    """
     parts = re.findall(r"\d+|[A-Za-z]+", release)
     return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts)
 
