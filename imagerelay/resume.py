@@ -94,6 +94,8 @@ class UploadStart:
 
 def start_upload(blob: BlobClient, size: int, identity: SourceIdentity) -> UploadStart:
     """Resume the blob if it is this file's unfinished upload, else create it anew."""
+    # Limitation: two runs of the same upload at once are not fenced off (no blob
+    # lease, which a killed run would leave held); both would write the same bytes.
     try:
         properties = blob.get_blob_properties()
     except ResourceNotFoundError:

@@ -115,8 +115,9 @@ def upload(
         fail(str(exc))
     except (KeyboardInterrupt, SystemExit) as exc:
         console.print(
-            "interrupted: the partial upload stays in tier-0, unstamped, so no release "
-            "uses it; run the same command again to send only what is missing"
+            "interrupted: a partial upload, if one was started, stays in tier-0 "
+            "unstamped, so no release uses it; run the same command again to send "
+            "only what is missing"
         )
         raise typer.Exit(130 if isinstance(exc, KeyboardInterrupt) else 143) from None
     _print_outcome(outcome)
