@@ -125,7 +125,10 @@ def _assert_complete(stack: StackConfig, name: str, disk: Path) -> None:
     assert "imagerelay_partial" not in properties.metadata
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGKILL, -9), (signal.SIGINT, 130)])
+@pytest.mark.parametrize(
+    ("sig", "code"),
+    [(signal.SIGKILL, -9), (signal.SIGINT, 130), (signal.SIGTERM, 143)],
+)
 def test_upload_stopped_midway_resumes_sending_only_the_rest(
     stack: StackConfig, disk: Path, sig: signal.Signals, code: int
 ) -> None:
@@ -135,16 +138,18 @@ def test_upload_stopped_midway_resumes_sending_only_the_rest(
     returncode, stderr, held = _interrupt_midway(stack, disk, release, sig)
 
     assert returncode == code, stderr
-    if sig is signal.SIGINT:
+    if sig is not signal.SIGKILL:
         assert "run the same command again" in stderr
     assert 0 < held < NONZERO
     _assert_unfinished_is_refused(stack, name)
 
     sent, kept, output = _resume(disk, release)
 
+    # Page writes the server had received when the client died may still land
+    # after `held` was read: at most one per write in flight (2 threads: 4).
+    assert held <= kept <= held + 4 * 4 * MIB, output
     assert sent < NONZERO
-    assert held + sent == NONZERO, output
-    assert kept == held
+    assert kept + sent == NONZERO, output
     _assert_complete(stack, name, disk)
 
 
