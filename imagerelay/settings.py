@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     upload_threads: int = Field(
         default=8, ge=1, le=64, description="Parallel page writes during upload."
     )
+    notify_url: SecretStr | None = Field(
+        default=None,
+        description="Webhook that failed or crashed releases are posted to (JSON with "
+        "text, subject, body); setup saves it in the imagerelay-notify block. "
+        "Unset: no notifications.",
+    )
     ui_url: str | None = Field(
         default=None,
         description="Prefect UI base URL printed with runs; PREFECT_UI_URL if unset.",
