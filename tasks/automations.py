@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import yaml
 from prefect import get_run_logger, task
@@ -16,10 +18,11 @@ from blocks.notify import NOTIFY_BLOCK, NOTIFY_BLOCK_TYPE, release_webhook
 
 AUTOMATIONS_DIR = Path(__file__).resolve().parents[1] / "deployments" / "automations"
 NOTIFY_SETTING = "IMAGERELAY_NOTIFY_URL"
+SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class AutomationFileError(ValueError):
-    """An automation file that Prefect would not accept, or that names no block."""
+    """An automation file that Prefect would not accept, or whose block is missing."""
 
 
 @task(name="apply-automations")
@@ -28,11 +31,11 @@ async def apply_automations(
 ) -> list[str]:
     """Save the notification block, then create or update each automation by name.
 
-    Without a notify URL no block is saved and automations that notify are not
-    created; ones an earlier setup created are left as they are. Returns one line
-    per thing done, also logged.
+    Every file is checked before anything changes. Without a notify URL no block is
+    saved and automations that notify are not created; ones an earlier setup created
+    are left as they are. Returns one line per thing done, also logged.
     """
-    logger = get_run_logger()
+    documents = [(path, load_automation(path)) for path in automation_files(folder)]
     done: list[str] = []
     async with get_client() as client:
         if notify_url is None:
@@ -44,9 +47,8 @@ async def apply_automations(
             await release_webhook(notify_url).save(NOTIFY_BLOCK, overwrite=True)
             done.append(f"notification block {NOTIFY_BLOCK_TYPE}/{NOTIFY_BLOCK} saved")
 
-        for path in sorted(folder.glob("*.yaml")):
-            document = yaml.safe_load(path.read_text())
-            if notify_url is None and _block_refs(document):
+        for path, document in documents:
+            if notify_url is None and _needs_notify_block(path, document):
                 exists = await client.read_automations_by_name(document["name"])
                 left = "left as it is" if exists else "not created"
                 done.append(f"automation {document['name']} {left}")
@@ -54,45 +56,88 @@ async def apply_automations(
             automation = await _resolve(client, path, document)
             done.append(await _upsert(client, automation))
 
+    logger = get_run_logger()
     for line in done:
         logger.info("%s", line)
     return done
 
 
+def automation_files(folder: Path) -> list[Path]:
+    """The automation files of a folder, in name order."""
+    return sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES)
+
+
+def load_automation(path: Path) -> dict[str, Any]:
+    """Read one automation file and check Prefect would accept it."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise AutomationFileError(f"{path} is not YAML or JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise AutomationFileError(f"{path} must hold one automation (a mapping)")
+
+    checked = copy.deepcopy(document)
+    for action in _block_refs(checked):
+        _split_reference(path, action["block_document_id"])
+        action["block_document_id"] = str(UUID(int=0))
+    _validate(path, checked)
+    return document
+
+
 def _block_refs(document: dict[str, Any]) -> list[dict[str, Any]]:
     """The actions of an automation document that name a notification block."""
-    return [a for a in document.get("actions", []) if "block_document_id" in a]
+    actions = document.get("actions") or []
+    return [a for a in actions if isinstance(a, dict) and "block_document_id" in a]
 
 
-async def _resolve(
-    client: PrefectClient, path: Path, document: dict[str, Any]
-) -> AutomationCore:
-    """Replace "<block type>/<block name>" references by block ids, then validate."""
-    for action in _block_refs(document):
-        reference = str(action["block_document_id"])
-        block_type, _, name = reference.partition("/")
-        if not name:
-            raise AutomationFileError(
-                f"{path}: block_document_id {reference!r} must be "
-                "'<block type slug>/<block name>', e.g. "
-                f"'{NOTIFY_BLOCK_TYPE}/{NOTIFY_BLOCK}'"
-            )
-        try:
-            block = await client.read_block_document_by_name(
-                name, block_type, include_secrets=False
-            )
-        except ObjectNotFound:
-            raise AutomationFileError(
-                f"{path}: notification block {reference} does not exist; create it "
-                "(or set IMAGERELAY_NOTIFY_URL for the imagerelay one) and run setup"
-            ) from None
-        action["block_document_id"] = str(block.id)
+def _needs_notify_block(path: Path, document: dict[str, Any]) -> bool:
+    """Whether an automation sends through the block IMAGERELAY_NOTIFY_URL makes."""
+    ours = (NOTIFY_BLOCK_TYPE, NOTIFY_BLOCK)
+    return any(
+        _split_reference(path, a["block_document_id"]) == ours
+        for a in _block_refs(document)
+    )
+
+
+def _split_reference(path: Path, reference: object) -> tuple[str, str]:
+    """'<block type slug>/<block name>' as its two parts."""
+    block_type, _, name = str(reference).partition("/")
+    if not block_type or not name:
+        raise AutomationFileError(
+            f"{path}: block_document_id {reference!r} must name a block as "
+            f"'<block type slug>/<block name>', e.g. "
+            f"'{NOTIFY_BLOCK_TYPE}/{NOTIFY_BLOCK}'"
+        )
+    return block_type, name
+
+
+def _validate(path: Path, document: dict[str, Any]) -> AutomationCore:
     try:
         return AutomationCore.model_validate(document)
     except ValueError as exc:
         raise AutomationFileError(
             f"{path} is not a valid Prefect automation: {exc}"
         ) from exc
+
+
+async def _resolve(
+    client: PrefectClient, path: Path, document: dict[str, Any]
+) -> AutomationCore:
+    """Replace block references by the ids of the blocks on this server."""
+    resolved = copy.deepcopy(document)
+    for action in _block_refs(resolved):
+        block_type, name = _split_reference(path, action["block_document_id"])
+        try:
+            block = await client.read_block_document_by_name(
+                name, block_type, include_secrets=False
+            )
+        except ObjectNotFound:
+            raise AutomationFileError(
+                f"{path}: notification block {block_type}/{name} does not exist; "
+                "create it, then run setup again"
+            ) from None
+        action["block_document_id"] = str(block.id)
+    return _validate(path, resolved)
 
 
 async def _upsert(client: PrefectClient, automation: AutomationCore) -> str:

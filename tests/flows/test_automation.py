@@ -24,7 +24,7 @@ from devstack.config import StackConfig
 from flows.release import release_flow
 from flows.setup import setup_flow
 from imagerelay.settings import get_settings
-from tasks.automations import AUTOMATIONS_DIR, apply_automations
+from tasks.automations import AUTOMATIONS_DIR, AutomationFileError, apply_automations
 from tests.conftest import TEST_INVENTORY
 from tests.flows.test_release import RELEASE, uploaded_vhd  # noqa: F401
 
@@ -120,6 +120,33 @@ async def test_without_a_notify_url_setup_makes_no_block_and_says_so(
 
     assert any("IMAGERELAY_NOTIFY_URL is unset" in line for line in done), done
     assert f"automation {AUTOMATION} not created" in done
+    async with get_client() as client:
+        assert await client.read_automations_by_name(AUTOMATION) == []
+        with pytest.raises(ObjectNotFound):
+            await client.read_block_document_by_name(NOTIFY_BLOCK, NOTIFY_BLOCK_TYPE)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"trigger": {"type": "event", "posture": "Sometimes"}}, "posture"),
+        (
+            {"actions": [{"type": "send-notification", "block_document_id": "x"}]},
+            "'<block type slug>/<block name>'",
+        ),
+    ],
+)
+async def test_a_bad_automation_file_is_refused_before_anything_changes(
+    clean: None, tmp_path: Path, change: dict[str, Any], problem: str
+) -> None:
+    document = yaml.safe_load((AUTOMATIONS_DIR / "release-failed.yaml").read_text())
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**document, **change}))
+
+    with pytest.raises(AutomationFileError, match=problem) as refused:
+        await apply_automations(SecretStr("http://127.0.0.1:9/hook"), folder=tmp_path)
+
+    assert str(bad) in str(refused.value)
     async with get_client() as client:
         assert await client.read_automations_by_name(AUTOMATION) == []
         with pytest.raises(ObjectNotFound):
