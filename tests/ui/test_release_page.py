@@ -34,13 +34,13 @@ WAIT_SECONDS = 90
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
+def browser(request: pytest.FixtureRequest) -> Iterator[WebDriver]:
     started = time.monotonic()
     found = find_or_install_chromium()
     if isinstance(found, str):
         pytest.skip(f"Chromium cannot be installed: {found}")
     driver = start_chromium(*found)
-    print(f"\nChromium ready in {time.monotonic() - started:.1f} s")
+    _report(request, f"Chromium ready in {time.monotonic() - started:.1f} s")
     try:
         yield driver
     finally:
@@ -66,11 +66,18 @@ def _wait(browser: WebDriver) -> WebDriverWait[WebDriver]:
     )
 
 
-def _screenshot(browser: WebDriver, name: str) -> Path:
+def _report(request: pytest.FixtureRequest, line: str) -> None:
+    """Print past pytest's capture: screenshot paths and timings are the output."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\n[ui] {line}", end="", flush=True)
+
+
+def _screenshot(request: pytest.FixtureRequest, browser: WebDriver, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     assert browser.save_screenshot(str(path)), f"no screenshot at {path}"
-    print(f"screenshot: {path}")
+    _report(request, f"screenshot {path}")
     return path
 
 
@@ -101,6 +108,7 @@ async def test_the_run_page_shows_the_subflows_and_the_target_table(
     browser: WebDriver,
     uploaded_vhd: str,  # noqa: F811
     two_target_inventory: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     targets = load_inventory(two_target_inventory).enabled_targets
     state = await release_flow(
@@ -123,7 +131,7 @@ async def test_the_run_page_shows_the_subflows_and_the_target_table(
     wait.until(ec.element_to_be_clickable((By.ID, "subflow-runs"))).click()
     expected = {f"{RELEASE}-{t.storage_account}": "Completed" for t in targets}
     wait.until(lambda b: _subflow_rows(b) == expected)
-    _screenshot(browser, "release-run-subflows")
+    _screenshot(request, browser, "release-run-subflows")
     shown = time.monotonic()
 
     wait.until(ec.element_to_be_clickable((By.ID, "artifacts"))).click()
@@ -141,10 +149,11 @@ async def test_the_run_page_shows_the_subflows_and_the_target_table(
     table = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "table")))
     wait.until(lambda b: len(table.find_elements(By.CSS_SELECTOR, "tbody tr")) == 2)
     rows = _table_rows(table)
-    _screenshot(browser, "release-run-targets-table")
-    print(
+    _screenshot(request, browser, "release-run-targets-table")
+    _report(
+        request,
         f"UI: run page and subflows {shown - started:.1f} s, "
-        f"target table {time.monotonic() - shown:.1f} s"
+        f"target table {time.monotonic() - shown:.1f} s",
     )
 
     accounts = sorted(t.storage_account for t in targets)
