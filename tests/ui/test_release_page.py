@@ -25,9 +25,11 @@ from flows.release import release_flow
 from imagerelay.inventory import load_inventory
 from imagerelay.naming import artifact_key, managed_image_name
 from tests.conftest import PROJECT_ROOT, TEST_INVENTORY
-from tests.flows.test_release import RELEASE, uploaded_vhd  # noqa: F401
+from tests.flows.test_release import uploaded_vhd  # noqa: F401
 from tests.ui.browser import find_or_install_chromium, start_chromium
 
+# A release id of its own: the ledger partition of test_release stays its own.
+RELEASE = "2026.11"
 IMAGE = "golden-linux-ui"
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "ui"
 WAIT_SECONDS = 90
