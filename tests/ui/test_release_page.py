@@ -83,6 +83,8 @@ def _screenshot(request: pytest.FixtureRequest, browser: WebDriver, name: str) -
     return path
 
 
+# Limitation: the CSS classes below are those of Prefect 3.9's V1 UI, which serves
+# the /runs/flow-run/<id> links imagerelay prints; an upgrade may rename them.
 def _subflow_rows(browser: WebDriver) -> dict[str, str]:
     """Each subflow run listed on the Subflow Runs tab: name to state."""
     rows: dict[str, str] = {}
