@@ -5,6 +5,7 @@ The footer format lives in vhd_footer and is re-exported here, where callers loo
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from imagerelay.vhd_fixes import FIX, convert_fix, resize_fix
@@ -80,6 +81,13 @@ def _refuse_other_format(path: Path, head: bytes) -> None:
 def read_ends(path: Path) -> tuple[int, bytes, bytes]:
     """The file's size, first 512 bytes and last 512 bytes, with friendly errors."""
     try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+            # Opening a FIFO blocks until a writer comes; a device reports size 0.
+            raise VhdError(
+                f"{path} is not a regular file (a pipe, socket or device); copy "
+                "the disk into a file first, e.g. `dd if=DEVICE of=disk.raw`"
+            )
         with path.open("rb") as file:
             size = path.stat().st_size
             head = file.read(FOOTER_SIZE)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -147,3 +149,21 @@ def test_damaged_block_table_is_one_line_naming_the_damage(tmp_path: Path) -> No
     assert output.strip().count("\n") == 0
     assert "block allocation table is damaged" in output
     assert "truncated" not in output
+
+
+def test_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "disk.vhd"
+    os.mkfifo(path)
+    inspected: list[tuple[int, str]] = []
+    reader = threading.Thread(target=lambda: inspected.append(inspect(path)))
+    reader.start()
+    reader.join(timeout=20)
+    if reader.is_alive():
+        with path.open("wb"):  # release the blocked open so the test can end
+            pass
+        reader.join()
+
+    assert inspected, "inspect blocked on the FIFO"
+    code, output = inspected[0]
+    assert code == 2
+    assert "not a regular file" in output
