@@ -86,6 +86,7 @@ class UploadStart:
 
     written: WrittenPages | None
     note: str
+    stamp: str = ""
 
     @property
     def resumed(self) -> bool:
@@ -110,10 +111,11 @@ def start_upload(blob: BlobClient, size: int, identity: SourceIdentity) -> Uploa
                 written,
                 f"resuming an interrupted upload of this file: {written.total:,} "
                 "bytes are already in tier-0 and are read back, not sent",
+                identity.stamp(),
             )
         note = f"starting over: {reason}"
     blob.create_page_blob(size, metadata={META_PARTIAL: identity.stamp()})
-    return UploadStart(None, note)
+    return UploadStart(None, note, identity.stamp())
 
 
 def _not_resumable(

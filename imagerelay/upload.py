@@ -10,7 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.storage.blob import BlobClient, ContentSettings
 
 from imagerelay.extents import FixedVhdDigest, FixedVhdSource, open_source
@@ -18,6 +23,7 @@ from imagerelay.page_sender import PageSender
 from imagerelay.redact import redact_text
 from imagerelay.resume import (
     META_MD5,
+    META_PARTIAL,
     UploadStart,
     WrittenPages,
     source_identity,
@@ -47,6 +53,26 @@ class UploadResult:
     mib_per_second: float
     bytes_kept: int = 0
     resumed: bool = False
+
+
+class BlobTakenOver(UploadError):
+    """Another run restarted the blob during this upload; the blob is theirs now."""
+
+
+_TAKEN_OVER = (
+    "another upload restarted {name} while this one ran (the file changed, or two "
+    "uploads ran at once); nothing was stamped and the blob is left to that run: "
+    "let it finish, or run this upload again once no other is running"
+)
+
+
+def _check_still_ours(blob: BlobClient, stamp: str) -> str:
+    """The blob's ETag, if its partial stamp is still this run's; else refuse."""
+    properties = blob.get_blob_properties()
+    if stamp and (properties.metadata or {}).get(META_PARTIAL) != stamp:
+        name = f"{blob.account_name}/{blob.container_name}/{blob.blob_name}"
+        raise BlobTakenOver(_TAKEN_OVER.format(name=name))
+    return str(properties.etag)
 
 
 def _check_footer(blob: BlobClient, size: int, footer: bytes) -> None:
@@ -128,15 +154,26 @@ def upload_source(
         sender, footer, md5 = _send(
             source, blob, chunk_size, threads, progress, start.written
         )
+        etag = _check_still_ours(blob, start.stamp)
         _check_footer(blob, size, footer)
         md5_b64 = base64.b64encode(md5).decode()
-        blob.set_http_headers(
+        headers = blob.set_http_headers(
             ContentSettings(
                 content_type="application/octet-stream", content_md5=bytearray(md5)
-            )
+            ),
+            etag=etag,
+            match_condition=MatchConditions.IfNotModified,
         )
-        blob.set_blob_metadata({**metadata, META_MD5: md5_b64, META_SIZE: str(size)})
+        blob.set_blob_metadata(
+            {**metadata, META_MD5: md5_b64, META_SIZE: str(size)},
+            etag=headers["etag"],
+            match_condition=MatchConditions.IfNotModified,
+        )
         _check_stamps(blob, size, md5)
+    except BlobTakenOver:
+        raise
+    except ResourceModifiedError:
+        raise BlobTakenOver(_TAKEN_OVER.format(name=name)) from None
     except (VhdError, UploadError):
         _delete_partial(blob, name)
         raise

@@ -12,8 +12,8 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from devstack.config import StackConfig
 from imagerelay.extents import open_source
-from imagerelay.resume import META_PARTIAL, WrittenPages, source_identity
-from imagerelay.upload import begin_upload, upload_vhd
+from imagerelay.resume import META_MD5, META_PARTIAL, WrittenPages, source_identity
+from imagerelay.upload import UploadError, begin_upload, upload_vhd
 from imagerelay.vhd import MIB, build_footer
 
 DATA = [(0, 3 * MIB), (8 * MIB, 12 * MIB)]
@@ -129,3 +129,28 @@ def test_written_pages_merge_and_clip(
     assert pages.within(0, 1024) == [(0, 1024)]
     assert pages.within(1024, 4 * MIB + 100) == [(1024, 1536), (4 * MIB, 4 * MIB + 100)]
     assert pages.within(5 * MIB, 6 * MIB) == []
+
+
+def test_a_blob_restarted_by_another_run_is_never_stamped(
+    tmp_path: Path, container: ContainerClient
+) -> None:
+    path = _vhd(tmp_path / "disk.vhd")
+    blob = container.get_blob_client("disk.vhd")
+    restarted: list[int] = []
+
+    def another_run_starts_over(done: int) -> None:
+        # A second run of a changed file recreates the blob while this one writes.
+        if done >= 4 * MIB and not restarted:
+            blob.create_page_blob(20 * MIB + 512, metadata={META_PARTIAL: "v1:other"})
+            restarted.append(done)
+
+    with pytest.raises(UploadError, match="another upload"):
+        upload_vhd(
+            path, blob, metadata={}, chunk_size=MIB, progress=another_run_starts_over
+        )
+
+    properties = blob.get_blob_properties()
+    assert restarted
+    assert META_MD5 not in properties.metadata
+    assert properties.metadata[META_PARTIAL] == "v1:other"
+    assert not properties.content_settings.content_md5
