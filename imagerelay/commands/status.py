@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 from rich.table import Table
 
 from imagerelay.commands import fail, make_console
@@ -48,7 +49,15 @@ def status(
         plan = load_inventory(inventory or settings.inventory)
     except InventoryError as exc:
         fail(str(exc))
-    found = asyncio.run(_read(release, plan.tier0.container, plan.tier0.tier1_copies))
+    try:
+        found = asyncio.run(
+            _read(release, plan.tier0.container, plan.tier0.tier1_copies)
+        )
+    except AzureError as exc:
+        fail(
+            "the ledger in tier-0 cannot be read; check the stack or your access "
+            f"to {plan.tier0.storage_account}: {redact_text(str(exc)).splitlines()[0]}"
+        )
     if found is None:
         fail(
             f"the ledger holds no release {release}; run `imagerelay status` without "
@@ -86,11 +95,14 @@ async def _read(
     release: str | None, container: str, tier1_total: int
 ) -> tuple[str, list[StageCounts], list[LedgerEntry]] | None:
     async with open_tier0(get_settings(), container) as tier0:
-        if release is None:
-            release = newest_release(await tier0.ledger.all_entries())
+        try:
             if release is None:
-                return None
-        entries = await tier0.ledger.release_entries(release)
+                release = newest_release(await tier0.ledger.all_entries())
+                if release is None:
+                    return None
+            entries = await tier0.ledger.release_entries(release)
+        except ResourceNotFoundError:
+            return None  # the ledger table is made by the first release
         if not entries:
             return None
         counts = [

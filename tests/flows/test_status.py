@@ -10,12 +10,14 @@ import yaml
 from azure.storage.blob import BlobClient
 from typer.testing import CliRunner
 
+from blocks.tier0 import Tier0Storage
 from devstack.config import StackConfig
 from devstack.golden import build_golden_vhd
 from flows.release import release_flow
 from imagerelay.cli import app
 from imagerelay.inventory import load_inventory
 from imagerelay.naming import upload_blob_name
+from imagerelay.settings import get_settings
 from imagerelay.upload import upload_vhd
 from tests.conftest import TEST_INVENTORY
 
@@ -130,3 +132,23 @@ async def test_status_of_an_unknown_release_exits_2(stack: StackConfig) -> None:
 
     assert code == 2
     assert "no release 1999.01" in output
+
+
+async def test_status_before_any_release_exits_2_naming_it(
+    stack: StackConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    block = await Tier0Storage.load(get_settings().tier0_block)
+    block.ledger_table = "neverreleased"
+    await block.save("imagerelay-tier0-no-ledger", overwrite=True)
+    monkeypatch.setenv("IMAGERELAY_TIER0_BLOCK", "imagerelay-tier0-no-ledger")
+    get_settings.cache_clear()
+    try:
+        newest = await _status()
+        named = await _status("2026.12")
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+    assert newest[0] == 2 and "holds no release yet" in newest[1]
+    assert named[0] == 2 and "no release 2026.12" in named[1]
+    assert "Traceback" not in newest[1] + named[1]
