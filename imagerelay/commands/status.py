@@ -12,7 +12,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from rich.table import Table
 
 from imagerelay.commands import fail, make_console
-from imagerelay.commands.tier0 import open_tier0, ui_url
+from imagerelay.commands.tier0 import open_tier0, require_prefect, ui_url
 from imagerelay.inventory import InventoryError, load_inventory
 from imagerelay.ledger import LedgerEntry
 from imagerelay.models import TargetState
@@ -49,6 +49,7 @@ def status(
         plan = load_inventory(inventory or settings.inventory)
     except InventoryError as exc:
         fail(str(exc))
+    require_prefect()
     try:
         found = asyncio.run(
             _read(release, plan.tier0.container, plan.tier0.tier1_copies)

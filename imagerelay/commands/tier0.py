@@ -40,3 +40,28 @@ def ui_url(settings: Settings) -> str:
     from prefect.settings import PREFECT_UI_URL
 
     return (settings.ui_url or PREFECT_UI_URL.value() or "").rstrip("/")
+
+
+def require_prefect() -> None:
+    """Exit 2 naming the fix when the Prefect API does not answer its health check."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    async def unreachable() -> Exception | None:
+        async with get_client() as client:
+            return await client.api_healthcheck()
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return  # Limitation: without a server URL Prefect runs an ephemeral one.
+    problem = asyncio.run(unreachable())
+    if problem is not None:
+        from imagerelay.commands import fail
+
+        fail(
+            f"the Prefect API at {url} does not answer ({type(problem).__name__}); "
+            "start the local stack with `imagerelay stack up`, or set PREFECT_API_URL "
+            "to your Prefect server"
+        )

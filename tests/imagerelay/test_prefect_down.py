@@ -1,0 +1,39 @@
+"""`status` and `cleanup` with no Prefect server to talk to."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _dead_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", [["status"], ["cleanup", "--dry-run"]])
+def test_prefect_down_is_one_line_and_exit_2(
+    command: list[str], tmp_path: Path
+) -> None:
+    url = f"http://127.0.0.1:{_dead_port()}/api"
+    inventory = Path(__file__).parents[2] / "inventories" / "demo.yaml"
+    env = {**os.environ, "PREFECT_API_URL": url, "IMAGERELAY_INVENTORY": str(inventory)}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "imagerelay"), *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=240,
+    )
+
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert url in done.stderr and "imagerelay stack up" in done.stderr
