@@ -69,6 +69,8 @@ async def cleanup_flow(
         found += await _expired_images(plan, keep)
     if image_name:
         found = [d for d in found if d.image_name == image_name]
+    if release_id:
+        found = [d for d in found if d.release == release_id]
     logger.info("%d things to delete (dry run: %s)", len(found), dry_run)
 
     failed: dict[int, str] = {}

@@ -164,6 +164,20 @@ async def test_cleanup_refuses_a_release_that_is_not_complete(
     ), "nothing was deleted"
 
 
+async def test_cleanup_of_one_release_lists_no_other_releases_images(
+    two_releases: list[str], two_targets: Path
+) -> None:
+    plan = load_inventory(two_targets)
+    args = ["--release", NEW, "--image-name", IMAGE, "--keep", "1"]
+
+    code, output = await _cli("--dry-run", *args, "--inventory", str(two_targets))
+
+    assert code == 0, output
+    for target in plan.enabled_targets:
+        assert managed_image_name(OLD, IMAGE, target.region) not in output
+    assert "nothing to delete" in output
+
+
 async def test_dry_run_lists_and_keeps_then_cleanup_deletes(
     stack: StackConfig,
     two_releases: list[str],
