@@ -12,6 +12,7 @@ from rich.table import Table
 from imagerelay.cleanup import Deletion
 from imagerelay.commands import fail, make_console
 from imagerelay.commands.tier0 import require_prefect, ui_url
+from imagerelay.inventory import InventoryError, load_inventory
 from imagerelay.settings import get_settings
 
 console = make_console()
@@ -41,6 +42,10 @@ def cleanup(
     Runs the cleanup flow in this process, so the run, its logs and its artifact
     are in the Prefect UI; exits 1 when a deletion failed.
     """
+    try:
+        load_inventory(inventory or get_settings().inventory)
+    except InventoryError as exc:
+        fail(str(exc))
     require_prefect()
     state, found = asyncio.run(
         _run(release, image_name, keep, dry_run, str(inventory) if inventory else None)

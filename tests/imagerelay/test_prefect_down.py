@@ -1,4 +1,4 @@
-"""`status` and `cleanup` with no Prefect server to talk to."""
+"""`status` and `cleanup` without Prefect, or with an inventory they cannot use."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from imagerelay.cli import app
 
 
 def _dead_port() -> int:
@@ -37,3 +40,18 @@ def test_prefect_down_is_one_line_and_exit_2(
     assert done.returncode == 2, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     assert url in done.stderr and "imagerelay stack up" in done.stderr
+
+
+def test_cleanup_refuses_a_broken_inventory_before_any_flow_run(
+    tmp_path: Path,
+) -> None:
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("tier0:\n  storage_account: irtier0\ntargets: [\n")
+
+    result = CliRunner().invoke(
+        app, ["cleanup", "--dry-run", "--inventory", str(inventory)]
+    )
+
+    assert result.exit_code == 2
+    assert "is not valid YAML" in result.output
+    assert "Flow run" not in result.output
