@@ -7,7 +7,7 @@ from importlib.metadata import entry_points
 import typer
 from pydantic import ValidationError
 
-from imagerelay.commands import fail, images, upload, vhd
+from imagerelay.commands import fail, images, inventory, upload, vhd
 
 app = typer.Typer(
     help="Distribute a golden VHD as managed images to every Azure target.",
@@ -17,6 +17,7 @@ app = typer.Typer(
 app.command("upload")(upload.upload)
 app.add_typer(images.app, name="images")
 app.add_typer(vhd.app, name="vhd")
+app.add_typer(inventory.app, name="inventory")
 
 
 def _add_plugins() -> None:
