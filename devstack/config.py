@@ -41,6 +41,7 @@ class StackConfig(BaseModel):
     prefect_port: int
     accounts: list[StackAccount]
     resource_groups: list[ResourceGroup]
+    extra_accounts: list[StackAccount] = []
     image_seconds: float = 1.0
 
     @property
@@ -67,8 +68,13 @@ class StackConfig(BaseModel):
     def prefect_api_url(self) -> str:
         return f"http://{self.host}:{self.prefect_port}/api"
 
+    @property
+    def served_accounts(self) -> list[StackAccount]:
+        """Every account Azurite serves: the inventory's, then the extra ones."""
+        return self.accounts + self.extra_accounts
+
     def account(self, name: str) -> StackAccount | None:
-        return next((a for a in self.accounts if a.name == name), None)
+        return next((a for a in self.served_accounts if a.name == name), None)
 
     def connection_string(self, name: str) -> str:
         account = self.account(name)

@@ -22,7 +22,7 @@ def start_azurite(config: StackConfig) -> None:
     binary = PROJECT_ROOT / "node_modules" / ".bin" / "azurite"
     if not binary.exists():
         raise StackError("Azurite is not installed; run `npm ci` in the project root")
-    accounts = ";".join(f"{a.name}:{a.key}" for a in config.accounts)
+    accounts = ";".join(f"{a.name}:{a.key}" for a in config.served_accounts)
     env = {**os.environ, "AZURITE_ACCOUNTS": accounts}
     location = config.state_dir / "azurite"
     location.mkdir(parents=True, exist_ok=True)

@@ -48,13 +48,19 @@ def up(
     *,
     worker: bool = True,
     env_file: Path | None = PROJECT_ROOT / ".env",
+    extra_inventories: tuple[Path, ...] = (),
 ) -> StackConfig:
-    """Start every service not yet running and make the stack ready for a release."""
+    """Start every service not yet running and make the stack ready for a release.
+
+    Azurite also serves the accounts of extra_inventories, so they can be set up
+    later (Azurite's accounts are fixed when it starts).
+    """
     state_dir = state_dir.resolve()
     inventory = load_inventory(inventory_path)
+    extras = [load_inventory(path) for path in extra_inventories]
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o700)  # keys, the Prefect database and its encryption key
-    config = _configure(state_dir, inventory)
+    config = _configure(state_dir, inventory, extras)
     env = service_env(config, inventory_path.resolve())
 
     services.start_azurite(config)
@@ -125,7 +131,7 @@ SERVICES = ("azurite", "arm", "prefect-server", "worker")
 def service_env(config: StackConfig, inventory_path: Path) -> dict[str, str]:
     """Settings that point imagerelay, Prefect and azure-identity at this stack."""
     tier0 = config.accounts[0]
-    keys = {account.name: account.key for account in config.accounts}
+    keys = {account.name: account.key for account in config.served_accounts}
     return {
         "IMAGERELAY_INVENTORY": str(inventory_path),
         "IMAGERELAY_TIER0_CONNECTION_STRING": config.connection_string(tier0.name),
@@ -159,26 +165,35 @@ def _written_by_us(path: Path) -> bool:
     return path.exists() and path.read_text().startswith(ENV_MARKER)
 
 
-def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
+def _configure(
+    state_dir: Path, inventory: Inventory, extras: list[Inventory]
+) -> StackConfig:
     previous = None
     if (state_dir / STACK_FILE).exists():
         previous = StackConfig.load(state_dir)
+    names = list(inventory.storage_accounts)
+    names += [n for extra in extras for n in extra.storage_accounts if n not in names]
     if previous and any(Service(name, state_dir).pid() for name in SERVICES):
         # Some service still runs on the old ports: keep them all.
-        wanted = set(inventory.storage_accounts)
-        if {a.name for a in previous.accounts} != wanted:
+        if {a.name for a in previous.served_accounts} != set(names):
             raise StackError(
                 "the running stack serves other storage accounts than this "
                 "inventory; run `imagerelay stack down` first"
             )
         return previous
 
-    old_keys = {a.name: a.key for a in previous.accounts} if previous else {}
+    old_keys = {a.name: a.key for a in previous.served_accounts} if previous else {}
     keys = {
         name: old_keys.get(name) or base64.b64encode(secrets.token_bytes(64)).decode()
-        for name in inventory.storage_accounts
+        for name in names
     }
     accounts, groups = accounts_from_inventory(inventory, keys)
+    extra_accounts = [
+        account
+        for extra in extras
+        for account in accounts_from_inventory(extra, keys)[0]
+        if account.name not in inventory.storage_accounts
+    ]
 
     def port(name: str) -> int:
         return free_port(preferred=getattr(previous, name, None))
@@ -194,6 +209,7 @@ def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
         prefect_port=port("prefect_port"),
         accounts=accounts,
         resource_groups=groups,
+        extra_accounts=list({a.name: a for a in extra_accounts}.values()),
     )
     config.save()
     return config

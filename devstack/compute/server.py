@@ -72,6 +72,10 @@ class ArmHandler(BaseHTTPRequestHandler):
         """Serve a PUT."""
         self._serve()
 
+    def do_HEAD(self) -> None:
+        """Serve a HEAD (answered without a body)."""
+        self._serve()
+
     def do_DELETE(self) -> None:
         """Serve a DELETE."""
         self._serve()
@@ -144,6 +148,8 @@ class ArmHandler(BaseHTTPRequestHandler):
 
     def _answer(self, response: ArmResponse) -> None:
         raw = b"" if response.body is None else json.dumps(response.body).encode()
+        if self.command == "HEAD":
+            raw = b""
         request_id = str(uuid.uuid4())
         self.send_response(response.status)
         for name, value in response.headers.items():
