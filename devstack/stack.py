@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
 import os
@@ -13,9 +12,6 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-
-from azure.core.exceptions import ResourceExistsError
-from azure.storage.blob import BlobServiceClient
 
 from devstack import services
 from devstack.config import STACK_FILE, StackConfig, accounts_from_inventory
@@ -66,7 +62,6 @@ def up(
     services.start_azurite(config)
     services.start_arm(config, env)
     services.start_prefect_server(config, env)
-    _create_containers(config, inventory)
     _register_prefect_objects(env)
     if env_file is not None:
         write_env_file(env_file, env)
@@ -215,21 +210,10 @@ def _configure(
     return config
 
 
-def _create_containers(config: StackConfig, inventory: Inventory) -> None:
-    wanted = {(inventory.tier0.storage_account, inventory.tier0.container)}
-    wanted |= {(t.storage_account, t.container) for t in inventory.targets}
-    for account, container in sorted(wanted):
-        client = BlobServiceClient.from_connection_string(
-            config.connection_string(account)
-        )
-        with contextlib.suppress(ResourceExistsError):
-            client.create_container(container)
-
-
 def _register_prefect_objects(env: dict[str, str]) -> None:
-    """Save the tier-0 block and the work pool, through the stack's Prefect API."""
-    template = PROJECT_ROOT / "deployments" / "process-work-pool.json"
-    command = [sys.executable, "-m", "devstack.register", WORK_POOL, str(template)]
+    """Run imagerelay's setup flow against the stack: Azure resources, limits,
+    blocks and the work pool."""
+    command = [sys.executable, "-m", "devstack.register"]
     _run(command, {**os.environ, **env})
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from azure.identity.aio import DefaultAzureCredential
 from azure.mgmt.compute.aio import ComputeManagementClient
+from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from azure.mgmt.storage.aio import StorageManagementClient
 from azure.storage.blob.aio import BlobServiceClient
 
@@ -39,6 +40,14 @@ def storage_management_client(
     settings: Settings, credential: DefaultAzureCredential, subscription_id: str
 ) -> StorageManagementClient:
     return StorageManagementClient(
+        credential, subscription_id, **_arm_options(settings)
+    )
+
+
+def resource_client(
+    settings: Settings, credential: DefaultAzureCredential, subscription_id: str
+) -> ResourceManagementClient:
+    return ResourceManagementClient(
         credential, subscription_id, **_arm_options(settings)
     )
 

@@ -27,6 +27,21 @@ class Settings(BaseSettings):
         default="imagerelay-tier0",
         description="Name of the Tier0Storage block the flows read tier-0 from.",
     )
+    inventory_block: str | None = Field(
+        default=None,
+        description="Name of an imagerelay Inventory block; when set, releases and "
+        "setup read the inventory from it (editable in the Prefect UI) instead of "
+        "the file, and setup creates it from the file if it is missing.",
+    )
+    arm_block: str | None = Field(
+        default=None,
+        description="Name of an imagerelay Azure Resource Manager block setup and "
+        "remove use for ARM; these settings and DefaultAzureCredential if unset.",
+    )
+    work_pool: str = Field(
+        default="imagerelay",
+        description="Prefect work pool setup creates (process type) when missing.",
+    )
     tier0_connection_string: SecretStr | None = Field(
         default=None,
         description="Tier-0 connection string for the CLI; unset to use Entra ID.",
