@@ -142,16 +142,20 @@ async def plan_azure(access: ArmAccess, spec: AzureSpec) -> list[Step]:
     """One step per group, account and container; reads Azure, changes nothing."""
     kinds = [("resource group", g) for g in spec.groups]
     kinds += [("image resource group", g) for g in spec.image_groups]
-    group_steps = await _gather(_plan_group(access, g, kind) for kind, g in kinds)
-    account_steps = await _gather(_plan_account(access, a) for a in spec.accounts)
+    group_steps = await gather_bounded(
+        _plan_group(access, g, kind) for kind, g in kinds
+    )
+    account_steps = await gather_bounded(
+        _plan_account(access, a) for a in spec.accounts
+    )
     missing = {s.name for s in account_steps if s.action == "create"}
-    container_steps = await _gather(
+    container_steps = await gather_bounded(
         _plan_container(access, c, c.account in missing) for c in spec.containers
     )
     return group_steps + account_steps + container_steps
 
 
-async def _gather(calls: Iterable[Awaitable[T]]) -> list[T]:
+async def gather_bounded(calls: Iterable[Awaitable[T]]) -> list[T]:
     """Run the calls at most CONCURRENCY at a time, results in order."""
     gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -226,7 +230,7 @@ async def apply_azure(access: ArmAccess, spec: AzureSpec, steps: list[Step]) -> 
     """
     new_groups = _wanted(steps, "resource group", "create")
     new_groups |= _wanted(steps, "image resource group", "create")
-    await _gather(
+    await gather_bounded(
         _create_group(access, group)
         for group in spec.groups + spec.image_groups
         if (group.subscription_id, group.name) in new_groups
@@ -238,11 +242,15 @@ async def apply_azure(access: ArmAccess, spec: AzureSpec, steps: list[Step]) -> 
     def key(account: AccountSpec) -> tuple[str, str]:
         return (f"{account.subscription_id}/{account.resource_group}", account.name)
 
-    await _gather(_create_account(access, a) for a in spec.accounts if key(a) in create)
-    await _gather(_update_account(access, a) for a in spec.accounts if key(a) in update)
+    await gather_bounded(
+        _create_account(access, a) for a in spec.accounts if key(a) in create
+    )
+    await gather_bounded(
+        _update_account(access, a) for a in spec.accounts if key(a) in update
+    )
 
     new_containers = _wanted(steps, "container", "create")
-    await _gather(
+    await gather_bounded(
         _create_container(access, c)
         for c in spec.containers
         if (f"{c.subscription_id}/{c.account}", c.name) in new_containers

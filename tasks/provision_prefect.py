@@ -144,3 +144,53 @@ async def apply_blocks(
                 )
             )
     get_run_logger().info("Blocks and work pool in place")
+
+
+async def plan_prefect_removal(settings: Settings, limits: list[str]) -> list[Step]:
+    """The limits and blocks setup made for the inventory that exist now."""
+    steps = []
+    async with get_client() as client:
+        for name in limits:
+            try:
+                await client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                continue
+            steps.append(
+                Step(
+                    kind="concurrency limit",
+                    name=name,
+                    where="prefect",
+                    action="delete",
+                )
+            )
+    for name, block_type in (
+        (settings.tier0_block, Tier0Storage),
+        (settings.inventory_block, InventoryBlock),
+        (settings.arm_block, AzureResourceManager),
+    ):
+        if name and await _load(block_type, name) is not None:
+            steps.append(
+                Step(
+                    kind="block",
+                    name=name,
+                    where="prefect",
+                    action="delete",
+                    detail=block_type.get_block_type_slug(),
+                )
+            )
+    return steps
+
+
+async def apply_prefect_removal(steps: list[Step]) -> None:
+    """Delete the limits and blocks of a removal plan."""
+    async with get_client() as client:
+        for step in steps:
+            if step.action != "delete":
+                continue
+            if step.kind == "concurrency limit":
+                await client.delete_global_concurrency_limit_by_name(step.name)
+            elif step.kind == "block":
+                document = await client.read_block_document_by_name(
+                    step.name, step.detail
+                )
+                await client.delete_block_document(document.id)
