@@ -8,9 +8,9 @@ from prefect import flow, get_run_logger, unmapped
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
+from blocks.inventory import load_run_inventory
 from blocks.tier0 import Tier0Storage
 from flows.distribute import distribute
-from imagerelay.inventory import load_inventory
 from imagerelay.ledger import Ledger, check_same_source
 from imagerelay.limits import planned_limits
 from imagerelay.models import HyperVGeneration, OsState, OsType, Release, TargetState
@@ -71,7 +71,7 @@ async def release_flow(
     """
     logger = get_run_logger()
     settings = get_settings()
-    plan = load_inventory(inventory or settings.inventory)
+    plan = await load_run_inventory(inventory)
     check_image_name(image_name)
     vhd = check_blob_path(vhd) if vhd else None
     await check_limits(planned_limits(plan, settings))
