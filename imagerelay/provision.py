@@ -5,11 +5,9 @@ Planning only reads; applying carries out a plan's create and update steps.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.resource.resources.models import ResourceGroup
@@ -24,7 +22,7 @@ from azure.mgmt.storage.models import (
     StorageAccountUpdateParameters,
 )
 
-from imagerelay import clients
+from imagerelay.arm_access import ArmAccess, gather_bounded
 from imagerelay.provision_plan import (
     ACCOUNT_SETTINGS,
     MANAGED_TAGS,
@@ -36,28 +34,8 @@ from imagerelay.provision_plan import (
     Step,
     account_drift,
 )
-from imagerelay.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-CONCURRENCY = 16
-T = TypeVar("T")
-
-
-@dataclass
-class ArmAccess:
-    """Settings and credential every ARM client of one run is made with."""
-
-    settings: Settings
-    credential: Any
-
-    def resources(self, subscription_id: str) -> Any:
-        return clients.resource_client(self.settings, self.credential, subscription_id)
-
-    def storage(self, subscription_id: str) -> Any:
-        return clients.storage_management_client(
-            self.settings, self.credential, subscription_id
-        )
 
 
 def group_step(spec: GroupSpec, kind: str, existing: ResourceGroup | None) -> Step:
@@ -153,17 +131,6 @@ async def plan_azure(access: ArmAccess, spec: AzureSpec) -> list[Step]:
         _plan_container(access, c, c.account in missing) for c in spec.containers
     )
     return group_steps + account_steps + container_steps
-
-
-async def gather_bounded(calls: Iterable[Awaitable[T]]) -> list[T]:
-    """Run the calls at most CONCURRENCY at a time, results in order."""
-    gate = asyncio.Semaphore(CONCURRENCY)
-
-    async def run(call: Awaitable[T]) -> T:
-        async with gate:
-            return await call
-
-    return list(await asyncio.gather(*(run(call) for call in calls)))
 
 
 async def _plan_group(access: ArmAccess, group: GroupSpec, kind: str) -> Step:

@@ -8,13 +8,11 @@ imagerelay-managed=true; remove deletes only tagged ones. Images that releases m
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from imagerelay import clients
+from imagerelay.arm_access import ArmAccess, gather_bounded
 from imagerelay.images import SOURCE_MD5_TAG
-from imagerelay.provision import ArmAccess, gather_bounded
 from imagerelay.provision_plan import (
     AccountSpec,
     AzureSpec,
@@ -29,14 +27,10 @@ RELEASE_TAG = "imagerelay-release"
 NOT_OURS = "not created by setup (no imagerelay-managed tag): left alone"
 
 
-def compute(access: ArmAccess, subscription_id: str) -> Any:
-    return clients.compute_client(access.settings, access.credential, subscription_id)
-
-
 async def _image_steps(access: ArmAccess, group: GroupSpec) -> list[Step]:
     where = f"{group.subscription_id}/{group.name}"
     steps = []
-    async with compute(access, group.subscription_id) as client:
+    async with access.compute(group.subscription_id) as client:
         async for image in client.images.list_by_resource_group(group.name):
             tags = image.tags or {}
             if RELEASE_TAG in tags or SOURCE_MD5_TAG in tags:
@@ -125,7 +119,7 @@ async def apply_removal(access: ArmAccess, spec: AzureSpec, steps: list[Step]) -
 
 async def _delete_image(access: ArmAccess, step: Step) -> None:
     subscription_id, group = step.where.split("/", 1)
-    async with compute(access, subscription_id) as client:
+    async with access.compute(subscription_id) as client:
         poller = await client.images.begin_delete(group, step.name)
         await poller.result()
     logger.info("Deleted image %s/%s", step.where, step.name)

@@ -6,7 +6,8 @@ from prefect import get_run_logger, task
 
 from blocks.arm import AzureResourceManager
 from imagerelay import clients
-from imagerelay.provision import ArmAccess, apply_azure, plan_azure
+from imagerelay.arm_access import ArmAccess
+from imagerelay.provision import apply_azure, plan_azure
 from imagerelay.provision_plan import AzureSpec, Step
 from imagerelay.settings import get_settings
 from tasks.retry import transient_only

@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
+from imagerelay.arm_access import ArmAccess
 from imagerelay.commands import fail, make_console
 from imagerelay.commands.setup import plan_table, summary
 from imagerelay.inventory import Inventory, InventoryError
 from imagerelay.limits import planned_limits
-from imagerelay.provision import ArmAccess
 from imagerelay.provision_plan import Step, azure_spec
 from imagerelay.provision_remove import apply_removal, plan_removal
 from imagerelay.settings import get_settings
