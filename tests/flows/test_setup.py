@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from azure.identity.aio import DefaultAzureCredential
+from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from azure.mgmt.storage.aio import StorageManagementClient
 from azure.storage.blob import BlobServiceClient
@@ -20,6 +22,13 @@ from imagerelay.inventory import load_inventory
 from imagerelay.provision_plan import Step
 from imagerelay.settings import get_settings
 from tests.conftest import PROVISION_INVENTORY
+from tests.devstack.test_compute_emulator import (
+    VIRTUAL_SIZE,
+    Placement,
+    image_body,
+    upload_page_vhd,
+    vhd_footer,
+)
 
 SUB4 = "44444444-4444-4444-8444-444444444444"
 runner = CliRunner()
@@ -200,3 +209,45 @@ def test_remove_asks_then_deletes_only_what_setup_made(stack: StackConfig) -> No
     assert "irprovtier0" in again.output
     counted = load_inventory(PROVISION_INVENTORY)
     assert again.output.count("create") >= len(counted.storage_accounts)
+
+
+async def test_remove_deletes_release_images_but_not_the_operators(
+    stack: StackConfig,
+) -> None:
+    sub5, group = "55555555-5555-4555-8555-555555555555", "provision-images5"
+    options = {
+        "base_url": stack.arm_endpoint,
+        "connection_verify": str(stack.cert_path),
+    }
+    async with (
+        DefaultAzureCredential() as credential,
+        ResourceManagementClient(credential, sub5, **options) as resources,
+        ComputeManagementClient(credential, sub5, **options) as compute,
+    ):
+        await resources.resource_groups.create_or_update(
+            group, {"location": "westeurope"}
+        )
+        await setup_flow(inventory=INVENTORY)
+        placement = Placement(stack.account("irprov5weu"), "vhds")
+        upload_page_vhd(
+            stack, placement, "good.vhd", vhd_footer(VIRTUAL_SIZE), VIRTUAL_SIZE + 512
+        )
+        for name, tags in (("ours", {"imagerelay-release": "2026.12"}), ("theirs", {})):
+            body = image_body("westeurope", placement.url(stack, "good.vhd"))
+            await (
+                await compute.images.begin_create_or_update(
+                    group, name, {**body, "tags": tags}
+                )
+            ).result()
+
+        result = await asyncio.to_thread(
+            runner.invoke, app, ["remove", "--yes", "--inventory", INVENTORY]
+        )
+
+        assert result.exit_code == 0, result.output
+        left = [
+            image.name async for image in compute.images.list_by_resource_group(group)
+        ]
+        assert left == ["theirs"]
+        assert await resources.resource_groups.check_existence(group)
+        await (await resources.resource_groups.begin_delete(group)).result()
