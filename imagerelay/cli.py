@@ -8,11 +8,13 @@ import typer
 from pydantic import ValidationError
 
 from imagerelay.commands import (
+    cleanup,
     fail,
     images,
     inventory,
     remove,
     setup,
+    status,
     upload,
     vhd,
 )
@@ -23,6 +25,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("upload")(upload.upload)
+app.command("status")(status.status)
+app.command("cleanup")(cleanup.cleanup)
 app.add_typer(images.app, name="images")
 app.add_typer(vhd.app, name="vhd")
 app.add_typer(inventory.app, name="inventory")

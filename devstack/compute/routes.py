@@ -66,6 +66,9 @@ class ArmRoutes:
             *self.storage.routes(SUB, RG),
             *group_routes.routes(SUB),
         ]
+        from devstack.compute.disks import DiskApi  # disks.py builds on this module
+
+        routes += DiskApi(config, operations).routes()
         self._routes = [
             (re.compile(f"^{pattern}/?$", re.IGNORECASE), methods)
             for pattern, methods in routes

@@ -24,6 +24,7 @@ from rich.progress import (
 )
 
 from imagerelay.commands import fail, make_console
+from imagerelay.commands.upload_disk import upload_disk
 from imagerelay.convert import converted_to_raw, needs_qemu
 from imagerelay.disk_format import PartitionStyle, read_disk
 from imagerelay.extents import FixedVhdSource, fixed_vhd_md5, open_source
@@ -57,14 +58,18 @@ console = make_console(stderr=True)
 
 
 def upload(
-    file: Annotated[
-        Path, typer.Argument(help="Fixed or dynamic VHD, or raw disk, to upload.")
-    ],
     release: Annotated[str, typer.Option(help="Release id, e.g. 2026.12.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Fixed or dynamic VHD, or raw disk, to upload."),
+    ] = None,
     os_type: Annotated[
-        OsChoice,
-        typer.Option(help="Guest OS of the image.", case_sensitive=False),
-    ],
+        OsChoice | None,
+        typer.Option(
+            help="Guest OS of the image (with --from-disk: the disk's if unset).",
+            case_sensitive=False,
+        ),
+    ] = None,
     hyper_v_generation: Annotated[
         GenerationChoice | None,
         typer.Option(
@@ -102,9 +107,37 @@ def upload(
     inventory: Annotated[
         Path | None, typer.Option(help="Inventory file (IMAGERELAY_INVENTORY).")
     ] = None,
+    from_disk: Annotated[
+        str | None,
+        typer.Option(help="Copy this managed disk (resource id) instead of a FILE."),
+    ] = None,
 ) -> None:
     """Check a disk, upload it to tier-0 as a fixed VHD page blob and stamp it."""
     settings = get_settings()
+    if from_disk is not None:
+        done = upload_disk(
+            settings,
+            from_disk,
+            file=file,
+            release=release,
+            os_type=os_type,
+            hyper_v_generation=hyper_v_generation,
+            image_name=image_name,
+            replace=replace,
+            inventory=inventory,
+        )
+        if run:
+            _start_release(
+                settings,
+                release,
+                done.image_name,
+                done.os_type,
+                done.hyper_v_generation,
+                done.blob_name,
+            )
+        return
+    if file is None or os_type is None:
+        fail("give a FILE and --os-type, or --from-disk DISK_ID")
     os_name = os_type.value.capitalize()
     image = image_name or f"golden-{os_type.value.lower()}"
     try:
