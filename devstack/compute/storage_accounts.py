@@ -11,7 +11,7 @@ from pathlib import Path
 from devstack.compute.errors import ArmError
 from devstack.compute.operations import iso_time
 from devstack.compute.state_files import read_json, write_json
-from devstack.config import StackConfig
+from devstack.config import StackAccount, StackConfig
 
 logger = logging.getLogger(__name__)
 
@@ -248,3 +248,30 @@ def has_subscription(
     names = {group.subscription_id.lower() for group in config.resource_groups}
     names |= {account.subscription_id.lower() for account in config.served_accounts}
     return subscription_id.lower() in names | known
+
+
+def account_id(account: StackAccount) -> str:
+    """The ARM id of a stack account where the inventory puts it."""
+    return (
+        f"/subscriptions/{account.subscription_id}/resourceGroups/"
+        f"{account.resource_group}/providers/Microsoft.Storage/storageAccounts/"
+        f"{account.name}"
+    )
+
+
+def account_body(config: StackConfig, account: StackAccount) -> dict[str, object]:
+    """The ARM id and name of a stack account, for code that names its source."""
+    return {"id": account_id(account), "name": account.name, "location": account.region}
+
+
+def has_resource_group(
+    config: StackConfig, subscription_id: str, resource_group: str
+) -> bool:
+    """Whether the group exists in ARM now, read from the emulator's saved state."""
+    groups = read_json(config.state_dir / "arm" / "resource_groups.json", [])
+    return any(
+        group["subscription_id"].lower() == subscription_id.lower()
+        and group["name"].lower() == resource_group.lower()
+        and group.get("deleted_at") is None
+        for group in groups
+    )
