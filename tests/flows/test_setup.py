@@ -35,6 +35,13 @@ runner = CliRunner()
 INVENTORY = str(PROVISION_INVENTORY)
 
 
+@pytest.fixture(scope="module", autouse=True)
+async def set_up_demo_again(stack: StackConfig) -> AsyncIterator[None]:
+    """Remove deletes the global copies limit every inventory shares: restore it."""
+    yield
+    await setup_flow()
+
+
 @pytest.fixture(autouse=True)
 def own_block_names(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Blocks of these tests under their own names, so the release's stay."""
