@@ -11,6 +11,7 @@ from imagerelay.errors import PermanentError
 from imagerelay.limits import planned_limits
 from imagerelay.provision_plan import Step, azure_spec, refusals
 from imagerelay.settings import get_settings
+from tasks.automations import apply_automations
 from tasks.limits import apply_limits, plan_limits
 from tasks.provision import apply_azure_resources, plan_azure_resources
 from tasks.provision_prefect import apply_blocks, plan_blocks
@@ -77,4 +78,5 @@ async def setup_flow(
     await apply_azure_resources(spec, azure_steps)
     await apply_limits(limits)
     await apply_blocks(settings, plan, prefect_steps)
+    await apply_automations(settings.notify_url)
     return SetupReport(steps=steps, applied=True, limits=limits)

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         description="Cleanup keeps this many newest images per target and image "
         "name and deletes older ones; unset keeps every image.",
     )
+    notify_url: SecretStr | None = Field(
+        default=None,
+        description="Webhook that failed or crashed releases are posted to (JSON with "
+        "text, subject, body); setup saves it in the imagerelay-notify block. "
+        "Unset: no notifications.",
+    )
     ui_url: str | None = Field(
         default=None,
         description="Prefect UI base URL printed with runs; PREFECT_UI_URL if unset.",
