@@ -64,8 +64,10 @@ def start_prefect_server(config: StackConfig, env: dict[str, str]) -> None:
             **os.environ,
             **env,
             "PREFECT_HOME": str(home),
-            "PREFECT_API_DATABASE_CONNECTION_URL": (
-                f"sqlite+aiosqlite:///{home / 'prefect.db'}"
+            # The fan-out bench points the server at PostgreSQL through this.
+            "PREFECT_API_DATABASE_CONNECTION_URL": os.environ.get(
+                "IMAGERELAY_STACK_DATABASE_URL",
+                f"sqlite+aiosqlite:///{home / 'prefect.db'}",
             ),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",

@@ -174,8 +174,11 @@ def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
         return previous
 
     old_keys = {a.name: a.key for a in previous.accounts} if previous else {}
+    # Linux caps one environment string at 128 KiB and AZURITE_ACCOUNTS lists every
+    # key: large inventories (the fan-out bench's 3,000 accounts) get 16-byte keys.
+    size = 64 if len(inventory.storage_accounts) <= 500 else 16
     keys = {
-        name: old_keys.get(name) or base64.b64encode(secrets.token_bytes(64)).decode()
+        name: old_keys.get(name) or base64.b64encode(secrets.token_bytes(size)).decode()
         for name in inventory.storage_accounts
     }
     accounts, groups = accounts_from_inventory(inventory, keys)
