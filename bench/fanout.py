@@ -30,14 +30,28 @@ sys.path.insert(0, str(PROJECT_ROOT))
 sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 
 import fanout_postgres  # noqa: E402
+
 from devstack import stack as devstack  # noqa: E402
 from devstack.processes import Service  # noqa: E402
 
 REGIONS = [
-    "westeurope", "northeurope", "eastus", "eastus2", "westus2", "centralus",
-    "uksouth", "francecentral", "japaneast", "australiaeast", "southeastasia",
-    "canadacentral", "brazilsouth", "swedencentral", "koreacentral", "westus3",
-]  # fmt: skip
+    "westeurope",
+    "northeurope",
+    "eastus",
+    "eastus2",
+    "westus2",
+    "centralus",
+    "uksouth",
+    "francecentral",
+    "japaneast",
+    "australiaeast",
+    "southeastasia",
+    "canadacentral",
+    "brazilsouth",
+    "swedencentral",
+    "koreacentral",
+    "westus3",
+]
 TIER0_SUBSCRIPTION = "00000000-0000-4000-8000-000000000000"
 IMAGES = (("Linux", "fanout-linux"), ("Windows", "fanout-windows"))
 
@@ -97,7 +111,9 @@ def upload_vhds(config: Any, plan_path: Path, root: Path, size_mib: int) -> list
     return specs
 
 
-def run_side(script: str, state: Path, plan: Path, release: str, specs: list[str]) -> dict[str, Any]:  # fmt: skip
+def run_side(
+    script: str, state: Path, plan: Path, release: str, specs: list[str]
+) -> dict[str, Any]:
     """Run one side in its own process and return what its probe measured."""
     result = state.parent / f"{script}-{release}.json"
     log = state.parent / f"{script}-{release}.log"
@@ -105,7 +121,9 @@ def run_side(script: str, state: Path, plan: Path, release: str, specs: list[str
     command += [str(state), str(plan), str(result), release, *specs]
     started = time.perf_counter()
     with log.open("w") as out:
-        code = subprocess.run(command, cwd=PROJECT_ROOT, stdout=out, stderr=out).returncode
+        code = subprocess.run(
+            command, cwd=PROJECT_ROOT, stdout=out, stderr=out
+        ).returncode
     if code != 0 or not result.exists():
         tail = log.read_text()[-3000:]
         raise SystemExit(f"{script} exited {code}; its log ends with:\n{tail}")
@@ -139,7 +157,9 @@ def tree_peak_rss_mib(pid: int | None) -> float:
     return total
 
 
-def run_database(args: argparse.Namespace, database: str, root: Path, plan: Path, floor: bool) -> dict[str, Any]:  # fmt: skip
+def run_database(
+    args: argparse.Namespace, database: str, root: Path, plan: Path, floor: bool
+) -> dict[str, Any]:
     """Stack up with the server on one database, run the sides, stack down."""
     state = root / database / "stack"
     state.parent.mkdir(parents=True)
@@ -153,13 +173,20 @@ def run_database(args: argparse.Namespace, database: str, root: Path, plan: Path
         cleanup.callback(devstack.down, state, env_file=None)
         config = devstack.up(state, plan, worker=False, env_file=None)
         figures["stack_up_seconds"] = time.perf_counter() - started
-        print(f"[{database}] stack up in {figures['stack_up_seconds']:.0f} s", flush=True)
+        print(
+            f"[{database}] stack up in {figures['stack_up_seconds']:.0f} s", flush=True
+        )
         specs = upload_vhds(config, plan, state.parent, args.size_mib)
         if floor:
             figures["floor"] = run_side("fanout_floor", state, plan, "floor", specs)
             print(f"[{database}] floor {figures['floor']['seconds']:.1f} s", flush=True)
-        figures["imagerelay"] = run_side("fanout_imagerelay", state, plan, database, specs)
-        print(f"[{database}] imagerelay {figures['imagerelay']['seconds']:.1f} s", flush=True)
+        figures["imagerelay"] = run_side(
+            "fanout_imagerelay", state, plan, database, specs
+        )
+        print(
+            f"[{database}] imagerelay {figures['imagerelay']['seconds']:.1f} s",
+            flush=True,
+        )
         figures["server_peak_rss_mib"] = tree_peak_rss_mib(
             Service("prefect-server", state.resolve()).pid()
         )
@@ -179,13 +206,15 @@ def report(targets: int, settings: Any, results: dict[str, dict[str, Any]]) -> N
     rows = [("floor (asyncio)", floor, None)] if floor else []
     rows += [(f"imagerelay, {db}", r["imagerelay"], r) for db, r in results.items()]
     print(
-        f"{'run':<22}{'wall s':>8}{'ratio':>7}{'calls/op':>9}{'  (blob/table/arm/id)':<24}"
-        f"{'RSS MiB':>8}{'server':>8}{'copies':>7}{'/acct':>6}{'img/sub':>8}{'failed':>7}"
+        f"{'run':<22}{'wall s':>8}{'ratio':>7}{'calls/op':>9}"
+        f"{'  (blob/table/arm/id)':<24}{'RSS MiB':>8}{'server':>8}{'copies':>7}"
+        f"{'/acct':>6}{'img/sub':>8}{'failed':>7}"
     )
     for name, side, db in rows:
         calls = side["calls"]
         split = "/".join(
-            f"{calls.get(k, 0) / operations:.1f}" for k in ("blob", "table", "arm", "identity")
+            f"{calls.get(k, 0) / operations:.1f}"
+            for k in ("blob", "table", "arm", "identity")
         )
         ratio = f"{side['seconds'] / floor['seconds']:.2f}" if floor else "-"
         server = f"{db['server_peak_rss_mib']:.0f}" if db else "-"
@@ -207,7 +236,9 @@ def main() -> None:
     parser.add_argument("--tier1-copies", type=int, default=8)
     parser.add_argument("--size-mib", type=int, default=20)
     parser.add_argument(
-        "--databases", default="sqlite,postgres", help="comma-separated: sqlite,postgres"
+        "--databases",
+        default="sqlite,postgres",
+        help="comma-separated: sqlite,postgres",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -220,11 +251,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="imagerelay-fanout-") as scratch:
         root = Path(scratch)
         plan = root / "inventory.yaml"
-        targets = build_inventory(plan, args.subscriptions, args.regions, args.tier1_copies)
+        targets = build_inventory(
+            plan, args.subscriptions, args.regions, args.tier1_copies
+        )
         print(f"{targets} targets, {len(IMAGES)} images", flush=True)
         results = {}
         for index, database in enumerate(databases):
-            results[database] = run_database(args, database, root, plan, floor=index == 0)
+            results[database] = run_database(
+                args, database, root, plan, floor=index == 0
+            )
     report(targets, Settings(), results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -15,7 +15,6 @@ import asyncio
 import os
 import sys
 import time
-from collections import defaultdict
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -90,7 +89,9 @@ class Clients:
         return await self._client(
             "compute",
             subscription,
-            lambda: clients.compute_client(self.settings, self.credential, subscription),
+            lambda: clients.compute_client(
+                self.settings, self.credential, subscription
+            ),
         )
 
     async def storage(self, subscription: str) -> Any:
@@ -106,9 +107,14 @@ class Clients:
 
 
 async def release(
-    azure: Clients, limits: Limits, plan: Any, release_id: str, vhd: str, os_type: str,
+    azure: Clients,
+    limits: Limits,
+    plan: Any,
+    release_id: str,
+    vhd: str,
+    os_type: str,
     image_name: str,
-) -> int:  # fmt: skip
+) -> int:
     """One image's release to every enabled target; returns how many failed."""
     from imagerelay.copy import copy_blob, copy_metadata
     from imagerelay.images import check_account_location, ensure_image
@@ -134,23 +140,27 @@ async def release(
 
     async def seed(index: int) -> str:
         earlier = seed_source(index)
-        read_from = vhd if earlier is None else tier1_blob_name(release_id, image_name, earlier)
+        read_from = (
+            vhd if earlier is None else tier1_blob_name(release_id, image_name, earlier)
+        )
         url = await read_sas_url(container.get_blob_client(read_from), lifetime)
         name = tier1_blob_name(release_id, image_name, index)
         async with limits.copy(tier0.storage_account, tier0.storage_account):
             await copy_blob(
-                url, container.get_blob_client(name),
+                url,
+                container.get_blob_client(name),
                 copy_metadata(release_id, url, source.etag, source.size, source.md5),
-                size=source.size, poll_seconds=settings.copy_poll_seconds,
+                size=source.size,
+                poll_seconds=settings.copy_poll_seconds,
                 timeout_seconds=timeout,
-            )  # fmt: skip
+            )
         return name
 
     tier1: list[str] = []
     for round_ in seeding_rounds(tier0.tier1_copies):
         tier1 += await asyncio.gather(*(seed(index) for index in round_))
     targets = plan.enabled_targets
-    await asyncio.gather(*(ledger.record(rel, t, TargetState.PENDING) for t in targets))
+    await ledger.record_many(rel, targets, TargetState.PENDING)
 
     async def distribute(index: int, target: Any) -> None:
         blob = tier1[index % len(tier1)]
@@ -164,24 +174,37 @@ async def release(
             )
             async with limits.copy(tier0.storage_account, target.storage_account):
                 copy = await copy_blob(
-                    url, destination,
-                    copy_metadata(release_id, url, source.etag, source.size, source.md5),
-                    size=source.size, poll_seconds=settings.copy_poll_seconds,
+                    url,
+                    destination,
+                    copy_metadata(
+                        release_id, url, source.etag, source.size, source.md5
+                    ),
+                    size=source.size,
+                    poll_seconds=settings.copy_poll_seconds,
                     timeout_seconds=timeout,
-                )  # fmt: skip
+                )
             await ledger.record(
-                rel, target, TargetState.IMAGING, destination_blob=copy.destination,
-                copy_seconds=copy.seconds, copy_reused=copy.skipped,
-            )  # fmt: skip
+                rel,
+                target,
+                TargetState.IMAGING,
+                destination_blob=copy.destination,
+                copy_seconds=copy.seconds,
+                copy_reused=copy.skipped,
+            )
             compute = await azure.compute(target.subscription_id)
             name = managed_image_name(release_id, image_name, target.region)
             async with limits.image(target.subscription_id):
                 image = await ensure_image(compute, target, rel, name, copy.destination)
             await ledger.record(
-                rel, target, TargetState.DONE, image_id=image.image_id,
-                image_seconds=image.seconds, image_reused=image.skipped, error="",
-            )  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - one target never stops the others
+                rel,
+                target,
+                TargetState.DONE,
+                image_id=image.image_id,
+                image_seconds=image.seconds,
+                image_reused=image.skipped,
+                error="",
+            )
+        except Exception as exc:  # one target never stops the others
             await ledger.record(rel, target, TargetState.FAILED, error=str(exc)[:500])
 
     await asyncio.gather(*(distribute(i, t) for i, t in enumerate(targets)))

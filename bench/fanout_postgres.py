@@ -26,7 +26,10 @@ def ensure_installed() -> Path:
     bin_dir = _bin_dir()
     if bin_dir is None:
         print("installing postgresql with apt-get", flush=True)
-        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        env = {
+            "DEBIAN_FRONTEND": "noninteractive",
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        }
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
         subprocess.run(
             ["apt-get", "install", "-y", "-qq", "postgresql"], check=True, env=env
@@ -59,20 +62,44 @@ def cluster() -> Iterator[str]:
     port = free_port()
     pg_ctl = str(bin_dir / "pg_ctl")
     try:
-        _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"])  # fmt: skip
+        _as_postgres(
+            [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
+        )
         options = (
             f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200"
         )
         _as_postgres(
-            [pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]
-        )  # fmt: skip
+            [
+                pg_ctl,
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(root / "log"),
+                "-w",
+                "start",
+            ]
+        )
         _as_postgres(
             [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "prefect"]
         )
         yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/prefect"
     finally:
         subprocess.run(
-            ["runuser", "-u", "postgres", "--", pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"],
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                pg_ctl,
+                "-D",
+                str(data),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
             capture_output=True,
-        )  # fmt: skip
+        )
         shutil.rmtree(root, ignore_errors=True)

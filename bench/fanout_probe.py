@@ -101,7 +101,9 @@ class Probe:
             except BaseException:
                 probe.images.down(subscription)
                 raise
-            poller.result = _ended(poller.result, lambda: probe.images.down(subscription))
+            poller.result = _ended(
+                poller.result, lambda: probe.images.down(subscription)
+            )
             return poller
 
         ImagesOperations.begin_create_or_update = counted_begin  # type: ignore[method-assign]

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Image creations running at once in one subscription.",
     )
+    targets_in_flight: int = Field(
+        default=100,
+        ge=1,
+        description="Target runs (distribute subflows) a release keeps running at "
+        "once; the others wait in the release instead of in the Prefect server.",
+    )
     upload_threads: int = Field(
         default=8, ge=1, le=64, description="Parallel page writes during upload."
     )

@@ -27,8 +27,8 @@ async def create_image(release: Release, target: Target, blob_uri: str) -> Image
     settings = get_settings()
     name = managed_image_name(release.id, release.image_name, target.region)
     async with (
-        clients.arm_credential() as credential,
-        clients.compute_client(settings, credential, target.subscription_id) as compute,
+        clients.azure_clients(settings) as azure,
         hold(image_limits(target.subscription_id)),
     ):
+        compute = azure.compute(target.subscription_id)
         return await ensure_image(compute, target, release, name, blob_uri)
