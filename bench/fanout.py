@@ -132,10 +132,10 @@ def run_side(
     return figures
 
 
-def tree_peak_rss_mib(pid: int | None) -> float:
-    """Sum of the peak RSS (VmHWM) of a process and its descendants."""
+def _tree(pid: int | None) -> list[int]:
+    """A process and its descendants."""
     if pid is None:
-        return 0.0
+        return []
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -143,18 +143,50 @@ def tree_peak_rss_mib(pid: int | None) -> float:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, todo = 0.0, [pid]
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
+        found.append(current)
         todo += children.get(current, [])
+    return found
+
+
+def tree_peak_rss_mib(pid: int | None) -> float:
+    """Sum of the peak RSS (VmHWM) of a process and its descendants."""
+    total = 0.0
+    for member in _tree(pid):
         try:
-            status = Path(f"/proc/{current}/status").read_text()
+            status = Path(f"/proc/{member}/status").read_text()
         except OSError:
             continue
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
                 total += int(line.split()[1]) / 1024
     return total
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) used so far by a process and its descendants."""
+    total = 0.0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def stack_cpu(state: Path) -> dict[str, float]:
+    """CPU seconds used so far by each stack service."""
+    return {
+        name: tree_cpu_seconds(Service(name, state.resolve()).pid())
+        for name in ("prefect-server", "azurite", "arm")
+    }
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before[name] for name in before}
 
 
 def run_database(
@@ -169,6 +201,7 @@ def run_database(
             url = cleanup.enter_context(fanout_postgres.cluster())
             os.environ["IMAGERELAY_STACK_DATABASE_URL"] = url
             cleanup.callback(os.environ.pop, "IMAGERELAY_STACK_DATABASE_URL", None)
+        figures["load_before"] = os.getloadavg()[0]
         started = time.perf_counter()
         cleanup.callback(devstack.down, state, env_file=None)
         config = devstack.up(state, plan, worker=False, env_file=None)
@@ -178,15 +211,20 @@ def run_database(
         )
         specs = upload_vhds(config, plan, state.parent, args.size_mib)
         if floor:
+            before = stack_cpu(state)
             figures["floor"] = run_side("fanout_floor", state, plan, "floor", specs)
+            figures["floor"]["stack_cpu"] = cpu_delta(before, stack_cpu(state))
             print(f"[{database}] floor {figures['floor']['seconds']:.1f} s", flush=True)
+        before = stack_cpu(state)
         figures["imagerelay"] = run_side(
             "fanout_imagerelay", state, plan, database, specs
         )
+        figures["imagerelay"]["stack_cpu"] = cpu_delta(before, stack_cpu(state))
         print(
             f"[{database}] imagerelay {figures['imagerelay']['seconds']:.1f} s",
             flush=True,
         )
+        figures["load_after"] = os.getloadavg()[0]
         figures["server_peak_rss_mib"] = tree_peak_rss_mib(
             Service("prefect-server", state.resolve()).pid()
         )
@@ -225,8 +263,25 @@ def report(targets: int, settings: Any, results: dict[str, dict[str, Any]]) -> N
             f"{side['peak_copies_per_account']:>6}{side['peak_images_per_subscription']:>8}"
             f"{side['failed']:>7}"
         )
+    print(
+        f"\n{'CPU ms per operation':<22}{'flow run':>9}{'server':>8}{'azurite':>8}"
+        f"{'arm':>6}{'total':>7}"
+    )
+    for name, side, _ in rows:
+        cpu = side["stack_cpu"]
+        parts = [side["cpu_seconds"], cpu["prefect-server"], cpu["azurite"], cpu["arm"]]
+        print(
+            f"{name:<22}"
+            + "".join(
+                f"{1000 * p / operations:>{w}.0f}"
+                for p, w in zip([*parts, sum(parts)], (9, 8, 8, 6, 7), strict=True)
+            )
+        )
     for db, result in results.items():
-        print(f"stack up ({db}): {result['stack_up_seconds']:.0f} s")
+        print(
+            f"stack up ({db}): {result['stack_up_seconds']:.0f} s; load average "
+            f"{result['load_before']:.1f} before, {result['load_after']:.1f} after"
+        )
 
 
 def main() -> None:

@@ -137,6 +137,7 @@ class Probe:
             "peak_copies_account": max(per_account, key=per_account.get, default=""),
             "peak_images_per_subscription": max(self.images.peak.values(), default=0),
             "peak_rss_mib": peak_rss_mib(),
+            "cpu_seconds": cpu_seconds(),
             **extra,
         }
 
@@ -157,6 +158,12 @@ def _ended(result: Callable[..., Any], done: Callable[[], None]) -> Callable[...
 def peak_rss_mib() -> float:
     """This process's peak resident set size (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) this process has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def stack_ports(config: Any) -> dict[int, str]:

@@ -11,7 +11,7 @@ from imagerelay import clients
 from imagerelay.copy import copy_blob_from_any, copy_metadata
 from imagerelay.images import check_account_location
 from imagerelay.inventory import Target
-from imagerelay.limits import copy_limits
+from imagerelay.limits import copy_limits, local_gates
 from imagerelay.models import CopyResult, Release
 from imagerelay.naming import tier2_blob_name
 from imagerelay.sas import read_sas_url
@@ -52,7 +52,10 @@ async def copy_to_target(
         destination = azure.blob(target.storage_account).get_blob_client(
             target.container, tier2_blob_name(release.id, release.image_name)
         )
-        async with hold(copy_limits(source.account, target.storage_account)):
+        async with (
+            local_gates(settings).copy(source.account, target.storage_account),
+            hold(copy_limits(source.account, target.storage_account)),
+        ):
             return await copy_blob_from_any(
                 tier1_blobs,
                 sas_url,
