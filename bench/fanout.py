@@ -201,6 +201,9 @@ def run_database(
             url = cleanup.enter_context(fanout_postgres.cluster())
             os.environ["IMAGERELAY_STACK_DATABASE_URL"] = url
             cleanup.callback(os.environ.pop, "IMAGERELAY_STACK_DATABASE_URL", None)
+        if database == "sqlite":
+            os.environ["IMAGERELAY_TARGETS_IN_FLIGHT"] = str(args.sqlite_in_flight)
+            cleanup.callback(os.environ.pop, "IMAGERELAY_TARGETS_IN_FLIGHT", None)
         figures["load_before"] = os.getloadavg()[0]
         started = time.perf_counter()
         cleanup.callback(devstack.down, state, env_file=None)
@@ -296,6 +299,15 @@ def main() -> None:
         help="comma-separated: sqlite,postgres",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--sqlite-in-flight",
+        type=int,
+        default=10,
+        help="IMAGERELAY_TARGETS_IN_FLIGHT with the server on SQLite",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the run's logs (not the stack)"
+    )
     args = parser.parse_args()
     databases = [d for d in args.databases.split(",") if d]
     if not set(databases) <= {"sqlite", "postgres"}:
@@ -305,6 +317,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="imagerelay-fanout-") as scratch:
         root = Path(scratch)
+        if args.keep:
+            root = Path(tempfile.mkdtemp(prefix="imagerelay-fanout-"))
+            print(f"logs and results stay in {root}", flush=True)
         plan = root / "inventory.yaml"
         targets = build_inventory(
             plan, args.subscriptions, args.regions, args.tier1_copies

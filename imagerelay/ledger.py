@@ -61,7 +61,9 @@ class Ledger:
     ) -> None:
         """Merge the target's new state and any fields given into its entity."""
         entity = _entity(release, target, state, **fields)
-        await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
+        await self._table.upsert_entity(
+            entity, mode=UpdateMode.MERGE, retry_on_methods=IDEMPOTENT
+        )
 
     async def record_many(
         self, release: Release, targets: list[Target], state: TargetState
@@ -76,7 +78,8 @@ class Ledger:
                 [
                     ("upsert", _entity(release, t, state), {"mode": UpdateMode.MERGE})
                     for t in targets[start : start + BATCH]
-                ]
+                ],
+                retry_on_methods=IDEMPOTENT,
             )
 
     async def entries(self, release_id: str, image_name: str) -> list[LedgerEntry]:
@@ -96,6 +99,10 @@ class Ledger:
 
 
 BATCH = 100  # entities per Azure Table batch transaction
+# A merge-upsert of the same fields is idempotent, but azure-core retries only GET,
+# PUT, DELETE... by default: a pooled connection the server closed (ServerDisconnected)
+# would fail the target. The SDK's retry policy retries these methods too.
+IDEMPOTENT = frozenset({"HEAD", "GET", "PUT", "DELETE", "PATCH", "MERGE", "POST"})
 
 
 def _entity(
