@@ -189,6 +189,40 @@ def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, fl
     return {name: after[name] - before[name] for name in before}
 
 
+def fault_stack(args: argparse.Namespace) -> dict[str, Any]:
+    """stack.up's faults argument: copies pending at a MiB/s rate, nothing failing."""
+    if not args.copy_mib_per_s:
+        return {}
+    from devstack.faults import FaultProfile
+
+    return {"faults": FaultProfile(copy_mib_per_s=args.copy_mib_per_s)}
+
+
+def reset_seen(config: Any, args: argparse.Namespace) -> None:
+    if args.copy_mib_per_s:
+        from devstack.faults import reset_counters
+
+        reset_counters(config)
+
+
+def stack_seen(config: Any, args: argparse.Namespace) -> dict[str, int] | None:
+    """Peak concurrency, copies and images as the fault stack counted them."""
+    if not args.copy_mib_per_s:
+        return None
+    from devstack.faults import read_counters
+
+    seen = read_counters(config)
+    return {
+        "copies": seen.storage.max_copies,
+        "per_account": max(seen.storage.max_copies_per_account.values(), default=0),
+        "images_per_subscription": max(
+            seen.arm.max_image_operations_per_subscription.values(), default=0
+        ),
+        "copies_started": seen.storage.copies_started,
+        "images_created": seen.arm.images_created,
+    }
+
+
 def run_database(
     args: argparse.Namespace, database: str, root: Path, plan: Path, floor: bool
 ) -> dict[str, Any]:
@@ -207,7 +241,9 @@ def run_database(
         figures["load_before"] = os.getloadavg()[0]
         started = time.perf_counter()
         cleanup.callback(devstack.down, state, env_file=None)
-        config = devstack.up(state, plan, worker=False, env_file=None)
+        config = devstack.up(
+            state, plan, worker=False, env_file=None, **fault_stack(args)
+        )
         figures["stack_up_seconds"] = time.perf_counter() - started
         print(
             f"[{database}] stack up in {figures['stack_up_seconds']:.0f} s", flush=True
@@ -215,14 +251,18 @@ def run_database(
         specs = upload_vhds(config, plan, state.parent, args.size_mib)
         if floor:
             before = stack_cpu(state)
+            reset_seen(config, args)
             figures["floor"] = run_side("fanout_floor", state, plan, "floor", specs)
             figures["floor"]["stack_cpu"] = cpu_delta(before, stack_cpu(state))
+            figures["floor"]["seen"] = stack_seen(config, args)
             print(f"[{database}] floor {figures['floor']['seconds']:.1f} s", flush=True)
         before = stack_cpu(state)
+        reset_seen(config, args)
         figures["imagerelay"] = run_side(
             "fanout_imagerelay", state, plan, database, specs
         )
         figures["imagerelay"]["stack_cpu"] = cpu_delta(before, stack_cpu(state))
+        figures["imagerelay"]["seen"] = stack_seen(config, args)
         print(
             f"[{database}] imagerelay {figures['imagerelay']['seconds']:.1f} s",
             flush=True,
@@ -280,6 +320,9 @@ def report(targets: int, settings: Any, results: dict[str, dict[str, Any]]) -> N
                 for p, w in zip([*parts, sum(parts)], (9, 8, 8, 6, 7), strict=True)
             )
         )
+    print("\nseen by the stack (fault proxy and ARM emulator counters):")
+    for name, side, _ in rows:
+        print(f"  {name:<22}{side.get('seen') or 'not counted (instant copies)'}")
     for db, result in results.items():
         print(
             f"stack up ({db}): {result['stack_up_seconds']:.0f} s; load average "
@@ -299,6 +342,13 @@ def main() -> None:
         help="comma-separated: sqlite,postgres",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--copy-mib-per-s",
+        type=float,
+        default=10.0,
+        help="copy rate of the fault stack (a 20 MiB VHD: ~2 s); 0: instant copies "
+        "without the fault proxy, concurrency counted in-process only",
+    )
     parser.add_argument(
         "--sqlite-in-flight",
         type=int,
