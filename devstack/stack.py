@@ -55,14 +55,15 @@ def up(
     """Start every service not yet running and make the stack ready for a release.
 
     Args:
-        faults: what the stack gets wrong on purpose; None: nothing. A running stack
-            switches to it too.
+        faults: what the stack gets wrong on purpose; a running stack switches to
+            it. Given (even all off), the fault proxy stands in front of Azurite's
+            blob service; None: no faults and no proxy (uploads run faster).
     """
     state_dir = state_dir.resolve()
     inventory = load_inventory(inventory_path)
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o700)  # keys, the Prefect database and its encryption key
-    config = _configure(state_dir, inventory)
+    config = _configure(state_dir, inventory, storage_proxy=faults is not None)
     env = service_env(config, inventory_path.resolve())
     profile = faults or FaultProfile()
     save_profile(state_dir, profile)
@@ -154,6 +155,7 @@ def service_env(config: StackConfig, inventory_path: Path) -> dict[str, str]:
         "IMAGERELAY_ARM_CA_BUNDLE": str(config.cert_path),
         "IMAGERELAY_ARM_POLLING_INTERVAL": "1",
         "IMAGERELAY_COPY_POLL_SECONDS": "1",
+        "IMAGERELAY_STORAGE_RETRY_BACKOFF_SECONDS": "1",
         "IDENTITY_ENDPOINT": config.identity_endpoint,
         "IDENTITY_HEADER": config.identity_header,
         "PREFECT_API_URL": config.prefect_api_url,
@@ -178,7 +180,9 @@ def _written_by_us(path: Path) -> bool:
     return path.exists() and path.read_text().startswith(ENV_MARKER)
 
 
-def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
+def _configure(
+    state_dir: Path, inventory: Inventory, storage_proxy: bool
+) -> StackConfig:
     previous = None
     if (state_dir / STACK_FILE).exists():
         previous = StackConfig.load(state_dir)
@@ -189,6 +193,11 @@ def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
             raise StackError(
                 "the running stack serves other storage accounts than this "
                 "inventory; run `imagerelay stack down` first"
+            )
+        if storage_proxy and not previous.storage_proxy:
+            raise StackError(
+                "the running stack was started without --faults, so no fault proxy "
+                "stands in front of Azurite; run `imagerelay stack down` first"
             )
         return previous
 
@@ -205,7 +214,7 @@ def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
     config = StackConfig(
         state_dir=state_dir,
         blob_port=port("blob_port"),
-        azurite_port=port("azurite_port"),
+        azurite_port=port("azurite_port") if storage_proxy else None,
         queue_port=port("queue_port"),
         table_port=port("table_port"),
         arm_port=port("arm_port"),

@@ -27,10 +27,29 @@ __all__ = [
 ]
 
 CONTROL = "/__devstack/faults/"
+# Storage faults need the proxy; ARM ones happen inside the emulator.
+STORAGE_FIELDS = {
+    "copy_mib_per_s",
+    "copy_fail_share",
+    "copy_stall_share",
+    "throttle_share",
+    "unavailable_share",
+    "error_share",
+    "drop_share",
+}
 
 
 def set_profile(config: StackConfig, profile: FaultProfile) -> None:
     """Switch the running stack to this profile (and keep it for restarts)."""
+    storage_faults = profile.model_dump(include=STORAGE_FIELDS) != FaultProfile(
+        seed=profile.seed
+    ).model_dump(include=STORAGE_FIELDS)
+    if storage_faults and not config.storage_proxy:
+        raise StackError(
+            "this stack has no fault proxy in front of Azurite, so it cannot slow or "
+            "fail storage requests; start it with `imagerelay stack up --faults "
+            "FILE.yaml` (or stack.up(..., faults=FaultProfile()))"
+        )
     save_profile(config.state_dir, profile)
     body = profile.model_dump_json().encode()
     if config.storage_proxy:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import threading
 import time
@@ -44,7 +45,13 @@ class CopyRecord:
     def progress(self, now: float) -> str:
         end = self.aborted_at if self.aborted_at is not None else now
         span = self.ends_at - self.started_at
-        share = 1.0 if span <= 0 else min(1.0, max(0.0, (end - self.started_at) / span))
+        share = (
+            0.0
+            if math.isinf(span)
+            else 1.0
+            if span <= 0
+            else min(1.0, max(0.0, (end - self.started_at) / span))
+        )
         if self.status(now) == "failed":
             share = min(share, 0.5)
         return f"{int(self.size * share)}/{self.size}"
@@ -100,7 +107,7 @@ class CopyBook:
         key: BlobKey,
         copy_id: str,
         source: str,
-        source_account: str,
+        source_path: str,
         size: int,
         now: float | None = None,
     ) -> CopyRecord:
@@ -109,10 +116,12 @@ class CopyBook:
         with self.lock:
             rate = self.profile.copy_mib_per_s
             seconds = size / (rate * MIB) if rate else 0.0
+            if self.profile.copy_stalls(source_path, "/".join(key)):
+                seconds = math.inf
             record = CopyRecord(
                 copy_id=copy_id,
                 source=source,
-                source_account=source_account,
+                source_account=source_path.split("/", 1)[0],
                 destination_account=key[0],
                 size=size,
                 started_at=now,

@@ -28,6 +28,13 @@ class FaultProfile(BaseModel):
     copy_fail_share: float = Field(
         default=0.0, ge=0, le=1, description="Copies that end failed."
     )
+    copy_stall_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Copies that stay pending until aborted, decided per source and "
+        "destination blob (the same pair always stalls).",
+    )
     throttle_share: float = Field(
         default=0.0,
         ge=0,
@@ -61,6 +68,10 @@ class FaultProfile(BaseModel):
         description="Images whose creation ends Failed (decided per image name).",
     )
     seed: int = Field(default=0, description="Seed of every random choice.")
+
+    def copy_stalls(self, source: str, destination: str) -> bool:
+        """Whether a copy stalls; blobs as "account/container/blob"."""
+        return chosen(self.seed, f"{source}>{destination}", self.copy_stall_share)
 
     def image_fails(self, resource_id: str) -> bool:
         """Whether this image's creation fails: the same answer on every attempt."""

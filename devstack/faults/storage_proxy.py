@@ -150,7 +150,7 @@ class StorageFaults:
                     key,
                     response.headers.get("x-ms-copy-id", str(uuid.uuid4())),
                     _without_query(source),
-                    source_key[0],
+                    "/".join(source_key),
                     size,
                 )
                 response.headers["x-ms-copy-status"] = started.status(time.time())
