@@ -16,6 +16,7 @@ import time
 import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
+from xml.etree import ElementTree
 
 from azure.storage.blob import BlobClient
 from mitmproxy import http
@@ -65,6 +66,44 @@ def blob_key(path: str) -> BlobKey | None:
     if len(parts) < 3 or not parts[2]:
         return None
     return (parts[0], parts[1], parts[2])
+
+
+LIST_FIELDS = {
+    "x-ms-copy-id": "CopyId",
+    "x-ms-copy-source": "CopySource",
+    "x-ms-copy-status": "CopyStatus",
+    "x-ms-copy-progress": "CopyProgress",
+    "x-ms-copy-completion-time": "CopyCompletionTime",
+    "x-ms-copy-status-description": "CopyStatusDescription",
+}
+
+
+def list_with_copies(
+    body: bytes, book: CopyBook, container: tuple[str, str], now: float
+) -> bytes:
+    """A List Blobs answer with the copy properties the proxy knows better."""
+    root = ElementTree.fromstring(body)
+    changed = False
+    for blob in root.iter("Blob"):
+        name = blob.findtext("Name")
+        properties = blob.find("Properties")
+        record = book.records.get((*container, name or ""))
+        if record is None or properties is None:
+            continue
+        headers = record.headers(now)
+        for header, tag in LIST_FIELDS.items():
+            element = properties.find(tag)
+            if header not in headers:
+                if element is not None:
+                    properties.remove(element)
+                continue
+            if element is None:
+                element = ElementTree.SubElement(properties, tag)
+            element.text = headers[header]
+        changed = True
+    if not changed:
+        return body
+    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
 def _without_query(url: str) -> str:
@@ -126,6 +165,26 @@ class StorageFaults:
                     "There is currently a pending copy operation.",
                 ),
             )
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        """List Blobs shows each destination's copy as Get Blob Properties does."""
+        request, response = flow.request, flow.response
+        query = request.query
+        if (
+            response is None
+            or request.method != "GET"
+            or response.status_code != 200
+            or query.get("comp") != "list"
+            or query.get("restype") != "container"
+            or not self.book.records
+        ):
+            return
+        parts = urlsplit(request.path).path.strip("/").split("/")
+        if len(parts) != 2:
+            return
+        response.content = list_with_copies(
+            response.content or b"", self.book, (parts[0], parts[1]), time.time()
+        )
 
     def request(self, flow: http.HTTPFlow) -> None:
         """Serve the control endpoints (their bodies are read by now)."""
