@@ -19,6 +19,8 @@ from azure.storage.blob import BlobServiceClient
 
 from devstack import services
 from devstack.config import STACK_FILE, StackConfig, accounts_from_inventory
+from devstack.faults import FaultProfile, set_profile
+from devstack.faults.profile import save_profile
 from devstack.processes import (
     Service,
     StackError,
@@ -48,17 +50,28 @@ def up(
     *,
     worker: bool = True,
     env_file: Path | None = PROJECT_ROOT / ".env",
+    faults: FaultProfile | None = None,
 ) -> StackConfig:
-    """Start every service not yet running and make the stack ready for a release."""
+    """Start every service not yet running and make the stack ready for a release.
+
+    Args:
+        faults: what the stack gets wrong on purpose; a running stack switches to
+            it. Given (even all off), the fault proxy stands in front of Azurite's
+            blob service; None: no faults and no proxy (uploads run faster).
+    """
     state_dir = state_dir.resolve()
     inventory = load_inventory(inventory_path)
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o700)  # keys, the Prefect database and its encryption key
-    config = _configure(state_dir, inventory)
+    config = _configure(state_dir, inventory, storage_proxy=faults is not None)
     env = service_env(config, inventory_path.resolve())
+    profile = faults or FaultProfile()
+    save_profile(state_dir, profile)
 
     services.start_azurite(config)
+    services.start_storage_proxy(config)
     services.start_arm(config, env)
+    set_profile(config, profile)
     services.start_prefect_server(config, env)
     _create_containers(config, inventory)
     _register_prefect_objects(env)
@@ -76,7 +89,8 @@ def down(state_dir: Path, env_file: Path | None = PROJECT_ROOT / ".env") -> list
     worker first, then the Prefect server and the ARM emulator together, then Azurite.
     """
     stopped: list[str] = []
-    for wave in (["worker"], ["prefect-server", "arm"], ["azurite"]):
+    waves = (["worker"], ["prefect-server", "arm", "storage-proxy"], ["azurite"])
+    for wave in waves:
         group = [Service(name, state_dir.resolve()) for name in wave]
         with ThreadPoolExecutor(len(group)) as pool:
             results = list(pool.map(services.stop, group))
@@ -105,13 +119,19 @@ def status(state_dir: Path) -> list[ServiceStatus]:
         return []
     config = StackConfig.load(state_dir)
     ports = {
-        "azurite": (config.blob_port, f"http://{config.host}:{config.blob_port}"),
+        "azurite": (
+            config.azurite_blob_port,
+            f"http://{config.host}:{config.azurite_blob_port}",
+        ),
+        "storage-proxy": (config.blob_port, f"http://{config.host}:{config.blob_port}"),
         "arm": (config.arm_port, config.arm_endpoint),
         "prefect-server": (config.prefect_port, config.prefect_api_url[:-4]),
         "worker": (None, f"work pool {WORK_POOL}"),
     }
     rows = []
     for name in SERVICES:
+        if name == "storage-proxy" and not config.storage_proxy:
+            continue
         port, url = ports[name]
         pid = Service(name, state_dir).pid()
         listening = pid is not None and (port is None or port_open(config.host, port))
@@ -119,7 +139,7 @@ def status(state_dir: Path) -> list[ServiceStatus]:
     return rows
 
 
-SERVICES = ("azurite", "arm", "prefect-server", "worker")
+SERVICES = ("azurite", "storage-proxy", "arm", "prefect-server", "worker")
 
 
 def service_env(config: StackConfig, inventory_path: Path) -> dict[str, str]:
@@ -135,6 +155,7 @@ def service_env(config: StackConfig, inventory_path: Path) -> dict[str, str]:
         "IMAGERELAY_ARM_CA_BUNDLE": str(config.cert_path),
         "IMAGERELAY_ARM_POLLING_INTERVAL": "1",
         "IMAGERELAY_COPY_POLL_SECONDS": "1",
+        "IMAGERELAY_STORAGE_RETRY_BACKOFF_SECONDS": "1",
         "IDENTITY_ENDPOINT": config.identity_endpoint,
         "IDENTITY_HEADER": config.identity_header,
         "PREFECT_API_URL": config.prefect_api_url,
@@ -159,7 +180,9 @@ def _written_by_us(path: Path) -> bool:
     return path.exists() and path.read_text().startswith(ENV_MARKER)
 
 
-def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
+def _configure(
+    state_dir: Path, inventory: Inventory, storage_proxy: bool
+) -> StackConfig:
     previous = None
     if (state_dir / STACK_FILE).exists():
         previous = StackConfig.load(state_dir)
@@ -170,6 +193,11 @@ def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
             raise StackError(
                 "the running stack serves other storage accounts than this "
                 "inventory; run `imagerelay stack down` first"
+            )
+        if storage_proxy and not previous.storage_proxy:
+            raise StackError(
+                "the running stack was started without --faults, so no fault proxy "
+                "stands in front of Azurite; run `imagerelay stack down` first"
             )
         return previous
 
@@ -189,6 +217,7 @@ def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
     config = StackConfig(
         state_dir=state_dir,
         blob_port=port("blob_port"),
+        azurite_port=port("azurite_port") if storage_proxy else None,
         queue_port=port("queue_port"),
         table_port=port("table_port"),
         arm_port=port("arm_port"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -11,7 +13,7 @@ from typing import Any, cast
 from azure.identity.aio import DefaultAzureCredential
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.storage.aio import StorageManagementClient
-from azure.storage.blob.aio import BlobServiceClient
+from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 
 from imagerelay.settings import Settings
 
@@ -47,6 +49,42 @@ def storage_management_client(
     )
 
 
+class RetryAfterRetry(ExponentialRetry):
+    """The storage SDK's exponential backoff, except that a Retry-After sent wins.
+
+    The storage SDK ignores Retry-After; ARM clients (azure-core) already honour it.
+    """
+
+    def get_backoff_time(self, settings: dict[str, Any]) -> float:
+        history = settings.get("history") or []
+        response = history[-1].http_response if history else None
+        header = response.headers.get("Retry-After") if response is not None else None
+        seconds = _retry_after_seconds(header)
+        if seconds is not None:
+            return seconds
+        return float(super().get_backoff_time(settings))
+
+
+def _retry_after_seconds(header: str | None) -> float | None:
+    """Seconds from a Retry-After header (seconds or HTTP date), if valid."""
+    if not header:
+        return None
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def storage_retry(settings: Settings) -> RetryAfterRetry:
+    """Retry policy of every blob client imagerelay makes."""
+    return RetryAfterRetry(initial_backoff=settings.storage_retry_backoff_seconds)
+
+
 def blob_service(
     settings: Settings, account: str, credential: DefaultAzureCredential
 ) -> BlobServiceClient:
@@ -57,8 +95,11 @@ def blob_service(
         return BlobServiceClient(
             url,
             credential={"account_name": account, "account_key": key.get_secret_value()},
+            retry_policy=storage_retry(settings),
         )
-    return BlobServiceClient(url, credential=credential)
+    return BlobServiceClient(
+        url, credential=credential, retry_policy=storage_retry(settings)
+    )
 
 
 class SharedClients:

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     copy_poll_seconds: float = Field(
         default=10.0, gt=0, description="Seconds between checks of a pending copy."
     )
+    storage_retry_backoff_seconds: int = Field(
+        default=15,
+        ge=0,
+        description="First wait before a failed storage request is retried (then "
+        "exponential, as the storage SDK does); a Retry-After from Azure wins.",
+    )
     copy_timeout_minutes: float = Field(
         default=240.0,
         gt=0,
