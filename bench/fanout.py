@@ -223,6 +223,24 @@ def stack_seen(config: Any, args: argparse.Namespace) -> dict[str, int] | None:
     }
 
 
+def run_imagerelay(
+    figures: dict[str, Any],
+    args: argparse.Namespace,
+    database: str,
+    config: Any,
+    plan: Path,
+    specs: list[str],
+) -> None:
+    state = config.state_dir
+    before = stack_cpu(state)
+    reset_seen(config, args)
+    side = run_side("fanout_imagerelay", state, plan, database, specs)
+    side["stack_cpu"] = cpu_delta(before, stack_cpu(state))
+    side["seen"] = stack_seen(config, args)
+    figures["imagerelay"] = side
+    print(f"[{database}] imagerelay {side['seconds']:.1f} s", flush=True)
+
+
 def run_database(
     args: argparse.Namespace, database: str, root: Path, plan: Path, floor: bool
 ) -> dict[str, Any]:
@@ -256,17 +274,8 @@ def run_database(
             figures["floor"]["stack_cpu"] = cpu_delta(before, stack_cpu(state))
             figures["floor"]["seen"] = stack_seen(config, args)
             print(f"[{database}] floor {figures['floor']['seconds']:.1f} s", flush=True)
-        before = stack_cpu(state)
-        reset_seen(config, args)
-        figures["imagerelay"] = run_side(
-            "fanout_imagerelay", state, plan, database, specs
-        )
-        figures["imagerelay"]["stack_cpu"] = cpu_delta(before, stack_cpu(state))
-        figures["imagerelay"]["seen"] = stack_seen(config, args)
-        print(
-            f"[{database}] imagerelay {figures['imagerelay']['seconds']:.1f} s",
-            flush=True,
-        )
+        if not args.floor_only:
+            run_imagerelay(figures, args, database, config, plan, specs)
         figures["load_after"] = os.getloadavg()[0]
         figures["server_peak_rss_mib"] = tree_peak_rss_mib(
             Service("prefect-server", state.resolve()).pid()
@@ -285,7 +294,11 @@ def report(targets: int, settings: Any, results: dict[str, dict[str, Any]]) -> N
     print(limits)
     floor = next((r["floor"] for r in results.values() if "floor" in r), None)
     rows = [("floor (asyncio)", floor, None)] if floor else []
-    rows += [(f"imagerelay, {db}", r["imagerelay"], r) for db, r in results.items()]
+    rows += [
+        (f"imagerelay, {db}", r["imagerelay"], r)
+        for db, r in results.items()
+        if "imagerelay" in r
+    ]
     print(
         f"{'run':<22}{'wall s':>8}{'ratio':>7}{'calls/op':>9}"
         f"{'  (blob/table/arm/id)':<24}{'RSS MiB':>8}{'server':>8}{'copies':>7}"
@@ -354,6 +367,9 @@ def main() -> None:
         type=int,
         default=10,
         help="IMAGERELAY_TARGETS_IN_FLIGHT with the server on SQLite",
+    )
+    parser.add_argument(
+        "--floor-only", action="store_true", help="run the floor and stop there"
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the run's logs (not the stack)"
