@@ -120,7 +120,9 @@ async def test_release_makes_an_image_in_every_enabled_target(
     table = TableClient.from_connection_string(
         stack.connection_string(plan.tier0.storage_account), "imagerelayledger"
     )
-    entities = list(table.query_entities(f"PartitionKey eq '{RELEASE}'"))
+    entities = list(
+        table.query_entities(f"PartitionKey eq '{RELEASE}' and image_name eq '{IMAGE}'")
+    )
     assert sorted(e["target_key"] for e in entities) == sorted(t.key for t in enabled)
     assert {e["state"] for e in entities} == {"done"}
 
