@@ -33,6 +33,7 @@ class StackConfig(BaseModel):
     state_dir: Path
     host: str = "127.0.0.1"
     blob_port: int
+    azurite_port: int | None = None
     queue_port: int
     table_port: int
     arm_port: int
@@ -43,6 +44,16 @@ class StackConfig(BaseModel):
     resource_groups: list[ResourceGroup]
     extra_accounts: list[StackAccount] = []
     image_seconds: float = 1.0
+
+    @property
+    def azurite_blob_port(self) -> int:
+        """Azurite's own blob port; blob_port is the fault proxy's when there is one."""
+        return self.azurite_port or self.blob_port
+
+    @property
+    def storage_proxy(self) -> bool:
+        """Whether the fault proxy stands in front of Azurite's blob service."""
+        return self.azurite_port is not None
 
     @property
     def cert_path(self) -> Path:

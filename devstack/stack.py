@@ -15,6 +15,8 @@ from pathlib import Path
 
 from devstack import services
 from devstack.config import STACK_FILE, StackConfig, accounts_from_inventory
+from devstack.faults import FaultProfile, set_profile
+from devstack.faults.profile import save_profile
 from devstack.processes import (
     Service,
     StackError,
@@ -45,22 +47,31 @@ def up(
     worker: bool = True,
     env_file: Path | None = PROJECT_ROOT / ".env",
     extra_inventories: tuple[Path, ...] = (),
+    faults: FaultProfile | None = None,
 ) -> StackConfig:
     """Start every service not yet running and make the stack ready for a release.
 
-    Azurite also serves the accounts of extra_inventories, so they can be set up
-    later (Azurite's accounts are fixed when it starts).
+    Args:
+        extra_inventories: Azurite also serves their accounts, so they can be set
+            up later (Azurite's accounts are fixed when it starts).
+        faults: what the stack gets wrong on purpose; a running stack switches to
+            it. Given (even all off), the fault proxy stands in front of Azurite's
+            blob service; None: no faults and no proxy (uploads run faster).
     """
     state_dir = state_dir.resolve()
     inventory = load_inventory(inventory_path)
     extras = [load_inventory(path) for path in extra_inventories]
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o700)  # keys, the Prefect database and its encryption key
-    config = _configure(state_dir, inventory, extras)
+    config = _configure(state_dir, inventory, extras, storage_proxy=faults is not None)
     env = service_env(config, inventory_path.resolve())
+    profile = faults or FaultProfile()
+    save_profile(state_dir, profile)
 
     services.start_azurite(config)
+    services.start_storage_proxy(config)
     services.start_arm(config, env)
+    set_profile(config, profile)
     services.start_prefect_server(config, env)
     _register_prefect_objects(env)
     if env_file is not None:
@@ -77,7 +88,8 @@ def down(state_dir: Path, env_file: Path | None = PROJECT_ROOT / ".env") -> list
     worker first, then the Prefect server and the ARM emulator together, then Azurite.
     """
     stopped: list[str] = []
-    for wave in (["worker"], ["prefect-server", "arm"], ["azurite"]):
+    waves = (["worker"], ["prefect-server", "arm", "storage-proxy"], ["azurite"])
+    for wave in waves:
         group = [Service(name, state_dir.resolve()) for name in wave]
         with ThreadPoolExecutor(len(group)) as pool:
             results = list(pool.map(services.stop, group))
@@ -106,13 +118,19 @@ def status(state_dir: Path) -> list[ServiceStatus]:
         return []
     config = StackConfig.load(state_dir)
     ports = {
-        "azurite": (config.blob_port, f"http://{config.host}:{config.blob_port}"),
+        "azurite": (
+            config.azurite_blob_port,
+            f"http://{config.host}:{config.azurite_blob_port}",
+        ),
+        "storage-proxy": (config.blob_port, f"http://{config.host}:{config.blob_port}"),
         "arm": (config.arm_port, config.arm_endpoint),
         "prefect-server": (config.prefect_port, config.prefect_api_url[:-4]),
         "worker": (None, f"work pool {WORK_POOL}"),
     }
     rows = []
     for name in SERVICES:
+        if name == "storage-proxy" and not config.storage_proxy:
+            continue
         port, url = ports[name]
         pid = Service(name, state_dir).pid()
         listening = pid is not None and (port is None or port_open(config.host, port))
@@ -120,7 +138,7 @@ def status(state_dir: Path) -> list[ServiceStatus]:
     return rows
 
 
-SERVICES = ("azurite", "arm", "prefect-server", "worker")
+SERVICES = ("azurite", "storage-proxy", "arm", "prefect-server", "worker")
 
 
 def service_env(config: StackConfig, inventory_path: Path) -> dict[str, str]:
@@ -136,6 +154,7 @@ def service_env(config: StackConfig, inventory_path: Path) -> dict[str, str]:
         "IMAGERELAY_ARM_CA_BUNDLE": str(config.cert_path),
         "IMAGERELAY_ARM_POLLING_INTERVAL": "1",
         "IMAGERELAY_COPY_POLL_SECONDS": "1",
+        "IMAGERELAY_STORAGE_RETRY_BACKOFF_SECONDS": "1",
         "IDENTITY_ENDPOINT": config.identity_endpoint,
         "IDENTITY_HEADER": config.identity_header,
         "PREFECT_API_URL": config.prefect_api_url,
@@ -161,7 +180,7 @@ def _written_by_us(path: Path) -> bool:
 
 
 def _configure(
-    state_dir: Path, inventory: Inventory, extras: list[Inventory]
+    state_dir: Path, inventory: Inventory, extras: list[Inventory], storage_proxy: bool
 ) -> StackConfig:
     previous = None
     if (state_dir / STACK_FILE).exists():
@@ -175,11 +194,19 @@ def _configure(
                 "the running stack serves other storage accounts than this "
                 "inventory; run `imagerelay stack down` first"
             )
+        if storage_proxy and not previous.storage_proxy:
+            raise StackError(
+                "the running stack was started without --faults, so no fault proxy "
+                "stands in front of Azurite; run `imagerelay stack down` first"
+            )
         return previous
 
     old_keys = {a.name: a.key for a in previous.served_accounts} if previous else {}
+    # Linux caps one environment string at 128 KiB and AZURITE_ACCOUNTS lists every
+    # key: large inventories (the fan-out bench's 3,000 accounts) get 16-byte keys.
+    size = 64 if len(names) <= 500 else 16
     keys = {
-        name: old_keys.get(name) or base64.b64encode(secrets.token_bytes(64)).decode()
+        name: old_keys.get(name) or base64.b64encode(secrets.token_bytes(size)).decode()
         for name in names
     }
     accounts, groups = accounts_from_inventory(inventory, keys)
@@ -196,6 +223,7 @@ def _configure(
     config = StackConfig(
         state_dir=state_dir,
         blob_port=port("blob_port"),
+        azurite_port=port("azurite_port") if storage_proxy else None,
         queue_port=port("queue_port"),
         table_port=port("table_port"),
         arm_port=port("arm_port"),

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     copy_poll_seconds: float = Field(
         default=10.0, gt=0, description="Seconds between checks of a pending copy."
     )
+    storage_retry_backoff_seconds: int = Field(
+        default=15,
+        ge=0,
+        description="First wait before a failed storage request is retried (then "
+        "exponential, as the storage SDK does); a Retry-After from Azure wins.",
+    )
     copy_timeout_minutes: float = Field(
         default=240.0,
         gt=0,
@@ -90,6 +96,12 @@ class Settings(BaseSettings):
         default=20,
         ge=1,
         description="Image creations running at once in one subscription.",
+    )
+    targets_in_flight: int = Field(
+        default=100,
+        ge=1,
+        description="Target runs (distribute subflows) a release keeps running at "
+        "once; the others wait in the release instead of in the Prefect server.",
     )
     upload_threads: int = Field(
         default=8, ge=1, le=64, description="Parallel page writes during upload."

@@ -1,4 +1,4 @@
-"""One local stack per test session: Azurite, the ARM emulator and a Prefect server."""
+"""One local stack per test session: Azurite behind the fault proxy, ARM, Prefect."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from devstack import stack as devstack
 from devstack.config import StackConfig
+from devstack.faults import FaultProfile
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_INVENTORY = PROJECT_ROOT / "inventories" / "demo.yaml"
@@ -27,6 +28,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
         worker=False,
         env_file=None,
         extra_inventories=(PROVISION_INVENTORY,),
+        faults=FaultProfile(),
     )
     env = devstack.service_env(config, TEST_INVENTORY)
     saved = {name: os.environ.get(name) for name in env}

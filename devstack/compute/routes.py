@@ -198,7 +198,10 @@ class ArmRoutes:
             updated = replace(existing, tags=wanted.tags, caching=wanted.caching)
             self.images.put(updated)
             operation = self.operations.start(
-                sub, wanted.location, max(0.0, existing.ready_at - now)
+                sub,
+                wanted.location,
+                max(0.0, existing.ready_at - now),
+                error=existing.error,
             )
             logger.info("Updated image %s", updated.resource_id)
             return ArmResponse(
@@ -209,10 +212,15 @@ class ArmRoutes:
             self.config, wanted.blob_uri, sub, wanted.location
         )
         virtual_size = check_source_blob(self.config, account, address, wanted.blob_uri)
-        seconds = self.config.image_seconds
+        faults = self.operations.faults
+        seconds = faults.image_seconds(self.config.image_seconds)
         image = image_from_request(sub, rg, name, wanted, virtual_size, now + seconds)
+        image = replace(image, error=faults.image_failure(image.resource_id))
         self.images.put(image)
-        operation = self.operations.start(sub, wanted.location, seconds)
+        faults.image_created(failed=image.error is not None)
+        operation = self.operations.start(
+            sub, wanted.location, seconds, error=image.error
+        )
         logger.info(
             "Creating image %s from %s (%d MiB, ready in %.1f s)",
             image.resource_id,
