@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from devstack import stack
+from devstack.faults.profile import load_profile
 from devstack.processes import StackError
 from imagerelay.commands import make_console
 from imagerelay.inventory import InventoryError
@@ -32,12 +33,20 @@ def up(
     ] = Path("inventories/demo.yaml"),
     state_dir: StateDir = stack.DEFAULT_STATE_DIR,
     worker: Annotated[bool, typer.Option(help="Start a Prefect worker.")] = True,
+    faults: Annotated[
+        Path | None,
+        typer.Option(
+            help="Fault profile YAML (devstack/faults/profile.py): slow and failing "
+            "copies, 429/503/500/dropped requests, failing images.",
+        ),
+    ] = None,
 ) -> None:
     """Start the stack (each service only if it is not running yet)."""
     started = time.monotonic()
     try:
-        config = stack.up(state_dir, inventory, worker=worker)
-    except (StackError, InventoryError, AzureError) as exc:
+        profile = load_profile(faults) if faults is not None else None
+        config = stack.up(state_dir, inventory, worker=worker, faults=profile)
+    except (StackError, InventoryError, AzureError, ValueError) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     console.print(

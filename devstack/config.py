@@ -33,6 +33,7 @@ class StackConfig(BaseModel):
     state_dir: Path
     host: str = "127.0.0.1"
     blob_port: int
+    azurite_port: int | None = None
     queue_port: int
     table_port: int
     arm_port: int
@@ -41,7 +42,18 @@ class StackConfig(BaseModel):
     prefect_port: int
     accounts: list[StackAccount]
     resource_groups: list[ResourceGroup]
+    extra_accounts: list[StackAccount] = []
     image_seconds: float = 1.0
+
+    @property
+    def azurite_blob_port(self) -> int:
+        """Azurite's own blob port; blob_port is the fault proxy's when there is one."""
+        return self.azurite_port or self.blob_port
+
+    @property
+    def storage_proxy(self) -> bool:
+        """Whether the fault proxy stands in front of Azurite's blob service."""
+        return self.azurite_port is not None
 
     @property
     def cert_path(self) -> Path:
@@ -67,8 +79,13 @@ class StackConfig(BaseModel):
     def prefect_api_url(self) -> str:
         return f"http://{self.host}:{self.prefect_port}/api"
 
+    @property
+    def served_accounts(self) -> list[StackAccount]:
+        """Every account Azurite serves: the inventory's, then the extra ones."""
+        return self.accounts + self.extra_accounts
+
     def account(self, name: str) -> StackAccount | None:
-        return next((a for a in self.accounts if a.name == name), None)
+        return next((a for a in self.served_accounts if a.name == name), None)
 
     def connection_string(self, name: str) -> str:
         account = self.account(name)

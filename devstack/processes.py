@@ -36,6 +36,9 @@ class Service:
             pid = int(self.pid_file.read_text())
         except (OSError, ValueError):
             return None
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return None  # our own child, killed and now reaped
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

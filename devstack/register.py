@@ -1,45 +1,26 @@
-"""Register the stack's Prefect objects: the tier-0 block and the work pool.
+"""Provision the stack with imagerelay's own setup flow.
 
-Run as `python -m devstack.register POOL TEMPLATE` with PREFECT_API_URL and
-IMAGERELAY_TIER0_CONNECTION_STRING set, so the stack's own process need not
-import Prefect against another API.
+Run as `python -m devstack.register` with PREFECT_API_URL and the stack's
+IMAGERELAY_* settings in the environment, so the stack's own process need not
+import Prefect against another API. Setup creates the inventory's resource groups,
+storage accounts and containers in the ARM emulator (Azurite already serves those
+accounts), the concurrency limits, the blocks and the work pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import sys
-from pathlib import Path
 
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import WorkPoolCreate
-from prefect_azure.credentials import AzureBlobStorageCredentials
-
-from blocks.tier0 import Tier0Storage
 from flows.setup import setup_flow
 
 
-async def register(pool: str, template: Path) -> None:
-    """Save the tier-0 block, run the setup flow, create or update the work pool."""
-    credentials = AzureBlobStorageCredentials(
-        connection_string=os.environ["IMAGERELAY_TIER0_CONNECTION_STRING"]
-    )
-    await Tier0Storage(credentials=credentials).save(
-        os.environ.get("IMAGERELAY_TIER0_BLOCK", "imagerelay-tier0"), overwrite=True
-    )
-    await setup_flow()
-    async with get_client() as client:
-        await client.create_work_pool(
-            WorkPoolCreate(
-                name=pool,
-                type="process",
-                base_job_template=json.loads(template.read_text()),
-            ),
-            overwrite=True,
-        )
+async def register() -> None:
+    """Run setup; its plan says what it created and what it kept."""
+    report = await setup_flow()
+    changed = [s for s in report.steps if s.action != "keep"]
+    for step in changed:
+        print(f"{step.action} {step.kind} {step.name} ({step.where})")
 
 
 if __name__ == "__main__":
-    asyncio.run(register(sys.argv[1], Path(sys.argv[2])))
+    asyncio.run(register())

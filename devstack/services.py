@@ -22,7 +22,7 @@ def start_azurite(config: StackConfig) -> None:
     binary = PROJECT_ROOT / "node_modules" / ".bin" / "azurite"
     if not binary.exists():
         raise StackError("Azurite is not installed; run `npm ci` in the project root")
-    accounts = ";".join(f"{a.name}:{a.key}" for a in config.accounts)
+    accounts = ";".join(f"{a.name}:{a.key}" for a in config.served_accounts)
     env = {**os.environ, "AZURITE_ACCOUNTS": accounts}
     location = config.state_dir / "azurite"
     location.mkdir(parents=True, exist_ok=True)
@@ -33,14 +33,40 @@ def start_azurite(config: StackConfig) -> None:
             "--skipApiVersionCheck",
             "--loose",
             "--location", str(location),
-            "--blobHost", config.host, "--blobPort", str(config.blob_port),
+            "--blobHost", config.host, "--blobPort", str(config.azurite_blob_port),
             "--queueHost", config.host, "--queuePort", str(config.queue_port),
             "--tableHost", config.host, "--tablePort", str(config.table_port),
         ],
         env,
     )  # fmt: skip
-    for port in (config.blob_port, config.queue_port, config.table_port):
+    for port in (config.azurite_blob_port, config.queue_port, config.table_port):
         wait_for_port(service, config.host, port, timeout=30)
+
+
+def start_storage_proxy(config: StackConfig) -> None:
+    """mitmproxy in reverse mode in front of Azurite's blob service, with our addon."""
+    service = Service("storage-proxy", config.state_dir)
+    if not config.storage_proxy or service.pid() is not None:
+        return
+    addon = PROJECT_ROOT / "devstack" / "faults" / "storage_proxy.py"
+    confdir = config.state_dir / "mitmproxy"
+    confdir.mkdir(parents=True, exist_ok=True)
+    command = [
+        str(Path(sys.executable).parent / "mitmdump"),
+        "--mode", f"reverse:http://{config.host}:{config.azurite_blob_port}",
+        "--listen-host", config.host, "--listen-port", str(config.blob_port),
+        "--scripts", str(addon),
+        "--set", f"confdir={confdir}",
+        "--set", "stream_large_bodies=1m",
+        "--set", "connection_strategy=lazy",
+        # Azurite copies in-process only from a source on the Host it was called as.
+        "--set", "keep_host_header=true",
+        "--set", "termlog_verbosity=warn",
+        "--set", "flow_detail=0",
+    ]  # fmt: skip
+    env = {**os.environ, "DEVSTACK_STATE_DIR": str(config.state_dir)}
+    service.start(command, env, cwd=PROJECT_ROOT)
+    wait_for_port(service, config.host, config.blob_port, timeout=30)
 
 
 def start_arm(config: StackConfig, env: dict[str, str]) -> None:
@@ -64,8 +90,10 @@ def start_prefect_server(config: StackConfig, env: dict[str, str]) -> None:
             **os.environ,
             **env,
             "PREFECT_HOME": str(home),
-            "PREFECT_API_DATABASE_CONNECTION_URL": (
-                f"sqlite+aiosqlite:///{home / 'prefect.db'}"
+            # The fan-out bench points the server at PostgreSQL through this.
+            "PREFECT_API_DATABASE_CONNECTION_URL": os.environ.get(
+                "IMAGERELAY_STACK_DATABASE_URL",
+                f"sqlite+aiosqlite:///{home / 'prefect.db'}",
             ),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
 import os
@@ -14,11 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from azure.core.exceptions import ResourceExistsError
-from azure.storage.blob import BlobServiceClient
-
 from devstack import services
 from devstack.config import STACK_FILE, StackConfig, accounts_from_inventory
+from devstack.faults import FaultProfile, set_profile
+from devstack.faults.profile import save_profile
 from devstack.processes import (
     Service,
     StackError,
@@ -48,19 +46,33 @@ def up(
     *,
     worker: bool = True,
     env_file: Path | None = PROJECT_ROOT / ".env",
+    extra_inventories: tuple[Path, ...] = (),
+    faults: FaultProfile | None = None,
 ) -> StackConfig:
-    """Start every service not yet running and make the stack ready for a release."""
+    """Start every service not yet running and make the stack ready for a release.
+
+    Args:
+        extra_inventories: Azurite also serves their accounts, so they can be set
+            up later (Azurite's accounts are fixed when it starts).
+        faults: what the stack gets wrong on purpose; a running stack switches to
+            it. Given (even all off), the fault proxy stands in front of Azurite's
+            blob service; None: no faults and no proxy (uploads run faster).
+    """
     state_dir = state_dir.resolve()
     inventory = load_inventory(inventory_path)
+    extras = [load_inventory(path) for path in extra_inventories]
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o700)  # keys, the Prefect database and its encryption key
-    config = _configure(state_dir, inventory)
+    config = _configure(state_dir, inventory, extras, storage_proxy=faults is not None)
     env = service_env(config, inventory_path.resolve())
+    profile = faults or FaultProfile()
+    save_profile(state_dir, profile)
 
     services.start_azurite(config)
+    services.start_storage_proxy(config)
     services.start_arm(config, env)
+    set_profile(config, profile)
     services.start_prefect_server(config, env)
-    _create_containers(config, inventory)
     _register_prefect_objects(env)
     if env_file is not None:
         write_env_file(env_file, env)
@@ -76,7 +88,8 @@ def down(state_dir: Path, env_file: Path | None = PROJECT_ROOT / ".env") -> list
     worker first, then the Prefect server and the ARM emulator together, then Azurite.
     """
     stopped: list[str] = []
-    for wave in (["worker"], ["prefect-server", "arm"], ["azurite"]):
+    waves = (["worker"], ["prefect-server", "arm", "storage-proxy"], ["azurite"])
+    for wave in waves:
         group = [Service(name, state_dir.resolve()) for name in wave]
         with ThreadPoolExecutor(len(group)) as pool:
             results = list(pool.map(services.stop, group))
@@ -105,13 +118,19 @@ def status(state_dir: Path) -> list[ServiceStatus]:
         return []
     config = StackConfig.load(state_dir)
     ports = {
-        "azurite": (config.blob_port, f"http://{config.host}:{config.blob_port}"),
+        "azurite": (
+            config.azurite_blob_port,
+            f"http://{config.host}:{config.azurite_blob_port}",
+        ),
+        "storage-proxy": (config.blob_port, f"http://{config.host}:{config.blob_port}"),
         "arm": (config.arm_port, config.arm_endpoint),
         "prefect-server": (config.prefect_port, config.prefect_api_url[:-4]),
         "worker": (None, f"work pool {WORK_POOL}"),
     }
     rows = []
     for name in SERVICES:
+        if name == "storage-proxy" and not config.storage_proxy:
+            continue
         port, url = ports[name]
         pid = Service(name, state_dir).pid()
         listening = pid is not None and (port is None or port_open(config.host, port))
@@ -119,13 +138,13 @@ def status(state_dir: Path) -> list[ServiceStatus]:
     return rows
 
 
-SERVICES = ("azurite", "arm", "prefect-server", "worker")
+SERVICES = ("azurite", "storage-proxy", "arm", "prefect-server", "worker")
 
 
 def service_env(config: StackConfig, inventory_path: Path) -> dict[str, str]:
     """Settings that point imagerelay, Prefect and azure-identity at this stack."""
     tier0 = config.accounts[0]
-    keys = {account.name: account.key for account in config.accounts}
+    keys = {account.name: account.key for account in config.served_accounts}
     return {
         "IMAGERELAY_INVENTORY": str(inventory_path),
         "IMAGERELAY_TIER0_CONNECTION_STRING": config.connection_string(tier0.name),
@@ -135,6 +154,7 @@ def service_env(config: StackConfig, inventory_path: Path) -> dict[str, str]:
         "IMAGERELAY_ARM_CA_BUNDLE": str(config.cert_path),
         "IMAGERELAY_ARM_POLLING_INTERVAL": "1",
         "IMAGERELAY_COPY_POLL_SECONDS": "1",
+        "IMAGERELAY_STORAGE_RETRY_BACKOFF_SECONDS": "1",
         "IDENTITY_ENDPOINT": config.identity_endpoint,
         "IDENTITY_HEADER": config.identity_header,
         "PREFECT_API_URL": config.prefect_api_url,
@@ -159,26 +179,43 @@ def _written_by_us(path: Path) -> bool:
     return path.exists() and path.read_text().startswith(ENV_MARKER)
 
 
-def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
+def _configure(
+    state_dir: Path, inventory: Inventory, extras: list[Inventory], storage_proxy: bool
+) -> StackConfig:
     previous = None
     if (state_dir / STACK_FILE).exists():
         previous = StackConfig.load(state_dir)
+    names = list(inventory.storage_accounts)
+    names += [n for extra in extras for n in extra.storage_accounts if n not in names]
     if previous and any(Service(name, state_dir).pid() for name in SERVICES):
         # Some service still runs on the old ports: keep them all.
-        wanted = set(inventory.storage_accounts)
-        if {a.name for a in previous.accounts} != wanted:
+        if {a.name for a in previous.served_accounts} != set(names):
             raise StackError(
                 "the running stack serves other storage accounts than this "
                 "inventory; run `imagerelay stack down` first"
             )
+        if storage_proxy and not previous.storage_proxy:
+            raise StackError(
+                "the running stack was started without --faults, so no fault proxy "
+                "stands in front of Azurite; run `imagerelay stack down` first"
+            )
         return previous
 
-    old_keys = {a.name: a.key for a in previous.accounts} if previous else {}
+    old_keys = {a.name: a.key for a in previous.served_accounts} if previous else {}
+    # Linux caps one environment string at 128 KiB and AZURITE_ACCOUNTS lists every
+    # key: large inventories (the fan-out bench's 3,000 accounts) get 16-byte keys.
+    size = 64 if len(names) <= 500 else 16
     keys = {
-        name: old_keys.get(name) or base64.b64encode(secrets.token_bytes(64)).decode()
-        for name in inventory.storage_accounts
+        name: old_keys.get(name) or base64.b64encode(secrets.token_bytes(size)).decode()
+        for name in names
     }
     accounts, groups = accounts_from_inventory(inventory, keys)
+    extra_accounts = [
+        account
+        for extra in extras
+        for account in accounts_from_inventory(extra, keys)[0]
+        if account.name not in inventory.storage_accounts
+    ]
 
     def port(name: str) -> int:
         return free_port(preferred=getattr(previous, name, None))
@@ -186,6 +223,7 @@ def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
     config = StackConfig(
         state_dir=state_dir,
         blob_port=port("blob_port"),
+        azurite_port=port("azurite_port") if storage_proxy else None,
         queue_port=port("queue_port"),
         table_port=port("table_port"),
         arm_port=port("arm_port"),
@@ -194,26 +232,16 @@ def _configure(state_dir: Path, inventory: Inventory) -> StackConfig:
         prefect_port=port("prefect_port"),
         accounts=accounts,
         resource_groups=groups,
+        extra_accounts=list({a.name: a for a in extra_accounts}.values()),
     )
     config.save()
     return config
 
 
-def _create_containers(config: StackConfig, inventory: Inventory) -> None:
-    wanted = {(inventory.tier0.storage_account, inventory.tier0.container)}
-    wanted |= {(t.storage_account, t.container) for t in inventory.targets}
-    for account, container in sorted(wanted):
-        client = BlobServiceClient.from_connection_string(
-            config.connection_string(account)
-        )
-        with contextlib.suppress(ResourceExistsError):
-            client.create_container(container)
-
-
 def _register_prefect_objects(env: dict[str, str]) -> None:
-    """Save the tier-0 block and the work pool, through the stack's Prefect API."""
-    template = PROJECT_ROOT / "deployments" / "process-work-pool.json"
-    command = [sys.executable, "-m", "devstack.register", WORK_POOL, str(template)]
+    """Run imagerelay's setup flow against the stack: Azure resources, limits,
+    blocks and the work pool."""
+    command = [sys.executable, "-m", "devstack.register"]
     _run(command, {**os.environ, **env})
 
 

@@ -8,10 +8,12 @@ from prefect import flow, get_client, get_run_logger, unmapped
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
+from blocks.inventory import load_run_inventory
 from blocks.tier0 import Tier0Storage
-from flows.distribute import distribute
-from imagerelay.inventory import load_inventory
-from imagerelay.ledger import Ledger, check_same_source
+from flows.distribute import distribute, tier0_session
+from imagerelay import clients
+from imagerelay.inventory import Target
+from imagerelay.ledger import check_same_source
 from imagerelay.limits import planned_limits
 from imagerelay.models import HyperVGeneration, OsState, OsType, Release, TargetState
 from imagerelay.naming import check_image_name, check_release, managed_image_name
@@ -80,7 +82,7 @@ async def release_flow(
     """
     logger = get_run_logger()
     settings = get_settings()
-    plan = load_inventory(inventory or settings.inventory)
+    plan = await load_run_inventory(inventory)
     check_image_name(image_name)
     vhd = check_blob_path(vhd) if vhd else None
     await check_limits(planned_limits(plan, settings))
@@ -109,8 +111,11 @@ async def release_flow(
 
     copies = plan.tier0.tier1_copies
     targets = plan.enabled_targets
-    async with tier0.table_service() as tables:
-        ledger = Ledger(tables.get_table_client(tier0.ledger_table))
+    async with (
+        clients.shared_clients(settings),
+        tier0_session(block_name, tier0, share=True) as session,
+    ):
+        ledger = session.ledger
         await ledger.ensure_table()
         check_same_source(release, await ledger.entries(release.id, image_name))
 
@@ -120,21 +125,22 @@ async def release_flow(
             tier1_blobs += await asyncio.to_thread(seeded.result)
         logger.info("%d tier-1 copies ready", len(tier1_blobs))
 
-        for target in targets:
-            await ledger.record(release, target, TargetState.PENDING)
+        await ledger.record_many(release, targets, TargetState.PENDING)
+        # One subflow run per target keeps each target visible in the UI; past
+        # targets_in_flight they wait here, not polling the Prefect server for slots.
+        in_flight = asyncio.Semaphore(settings.targets_in_flight)
 
-        await asyncio.gather(
-            *(
-                distribute(
+        async def deliver(index: int, target: Target) -> None:
+            async with in_flight:
+                await distribute(
                     release,
                     target,
                     rotated(tier1_blobs, index),
                     block_name,
                     return_state=True,
                 )
-                for index, target in enumerate(targets)
-            )
-        )
+
+        await asyncio.gather(*(deliver(i, t) for i, t in enumerate(targets)))
         wanted = {target.key for target in targets}
         entries = [
             e

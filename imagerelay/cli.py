@@ -7,7 +7,17 @@ from importlib.metadata import entry_points
 import typer
 from pydantic import ValidationError
 
-from imagerelay.commands import cleanup, fail, images, status, upload, vhd
+from imagerelay.commands import (
+    cleanup,
+    fail,
+    images,
+    inventory,
+    remove,
+    setup,
+    status,
+    upload,
+    vhd,
+)
 
 app = typer.Typer(
     help="Distribute a golden VHD as managed images to every Azure target.",
@@ -19,6 +29,9 @@ app.command("status")(status.status)
 app.command("cleanup")(cleanup.cleanup)
 app.add_typer(images.app, name="images")
 app.add_typer(vhd.app, name="vhd")
+app.add_typer(inventory.app, name="inventory")
+app.command("setup")(setup.setup)
+app.command("remove")(remove.remove)
 
 
 def _add_plugins() -> None:

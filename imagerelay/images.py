@@ -22,6 +22,10 @@ from imagerelay.models import ImageResult, Release
 logger = logging.getLogger(__name__)
 
 SOURCE_MD5_TAG = "imagerelay-source-md5"
+# Operation error codes Azure documents as worth retrying.
+RETRYABLE_CODES = frozenset(
+    {"InternalOperationError", "InternalExecutionError", "RetryableError"}
+)
 
 
 class ImageError(RuntimeError):
@@ -125,12 +129,26 @@ async def ensure_image(
         created = await poller.result()
     except HttpResponseError as exc:
         status = exc.status_code or 0
-        refused = 400 <= status < 500 and status not in (408, 409, 429)
+        refused = (
+            400 <= status < 500 and status not in (408, 409, 429)
+        ) or operation_failed(exc)
         error = ImageRefused if refused else ImageError
         raise error(f"image {name} in {group} failed: {azure_error(exc)}") from None
     seconds = time.monotonic() - started
     logger.info("Image %s created in %.1f s", name, seconds)
     return ImageResult(image_id=str(created.id), seconds=seconds, skipped=False)
+
+
+def operation_failed(exc: HttpResponseError) -> bool:
+    """Azure ran the operation and ended it Failed with an error a retry won't fix.
+
+    The poller raises these with the status poll's 2xx response; a retry would send
+    the same request again and meet the same answer.
+    """
+    status = exc.status_code or 0
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    return 200 <= status < 300 and bool(code) and code not in RETRYABLE_CODES
 
 
 def source_blob_uri(image: Image) -> str | None:

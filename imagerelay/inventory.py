@@ -182,7 +182,8 @@ class Inventory(BaseModel):
         return list(dict.fromkeys(names))
 
 
-def _describe(error: ValidationError) -> str:
+def describe_errors(error: ValidationError) -> str:
+    """One 'field: problem' clause per validation error."""
     lines = []
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
@@ -204,7 +205,7 @@ def parse_inventory(text: str, source: str = "inventory") -> Inventory:
     try:
         return Inventory.model_validate(document)
     except ValidationError as exc:
-        raise InventoryError(f"{source} is invalid: {_describe(exc)}") from None
+        raise InventoryError(f"{source} is invalid: {describe_errors(exc)}") from None
 
 
 def load_inventory(path: Path | str) -> Inventory:

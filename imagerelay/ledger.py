@@ -60,21 +60,27 @@ class Ledger:
         self, release: Release, target: Target, state: TargetState, **fields: Any
     ) -> None:
         """Merge the target's new state and any fields given into its entity."""
-        entity = {
-            "PartitionKey": release.id,
-            "RowKey": row_key(release.image_name, target),
-            "image_name": release.image_name,
-            "target_key": target.key,
-            "subscription_id": target.subscription_id,
-            "region": target.region,
-            "storage_account": target.storage_account,
-            "image_resource_group": target.image_resource_group,
-            "source_md5": release.source.md5 or "",
-            "state": state.value,
-            "updated": datetime.now(UTC),
-            **{k: v for k, v in fields.items() if v is not None},
-        }
-        await self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
+        entity = _entity(release, target, state, **fields)
+        await self._table.upsert_entity(
+            entity, mode=UpdateMode.MERGE, retry_on_methods=IDEMPOTENT
+        )
+
+    async def record_many(
+        self, release: Release, targets: list[Target], state: TargetState
+    ) -> None:
+        """Merge one state into many targets' entities, 100 per batch transaction.
+
+        One release is one partition, so a batch of 6,000 targets is 60 calls, not
+        6,000.
+        """
+        for start in range(0, len(targets), BATCH):
+            await self._table.submit_transaction(
+                [
+                    ("upsert", _entity(release, t, state), {"mode": UpdateMode.MERGE})
+                    for t in targets[start : start + BATCH]
+                ],
+                retry_on_methods=IDEMPOTENT,
+            )
 
     async def entries(self, release_id: str, image_name: str) -> list[LedgerEntry]:
         """Every entity of one image's release, ordered by target key."""
@@ -114,6 +120,32 @@ class Ledger:
             async for entity in query
         ]
         return sorted(entries, key=lambda entry: (entry.release, entry.target_key))
+
+
+BATCH = 100  # entities per Azure Table batch transaction
+# A merge-upsert of the same fields is idempotent, but azure-core retries only GET,
+# PUT, DELETE... by default: a pooled connection the server closed (ServerDisconnected)
+# would fail the target. The SDK's retry policy retries these methods too.
+IDEMPOTENT = frozenset({"HEAD", "GET", "PUT", "DELETE", "PATCH", "MERGE", "POST"})
+
+
+def _entity(
+    release: Release, target: Target, state: TargetState, **fields: Any
+) -> dict[str, Any]:
+    return {
+        "PartitionKey": release.id,
+        "RowKey": row_key(release.image_name, target),
+        "image_name": release.image_name,
+        "target_key": target.key,
+        "subscription_id": target.subscription_id,
+        "region": target.region,
+        "storage_account": target.storage_account,
+        "image_resource_group": target.image_resource_group,
+        "source_md5": release.source.md5 or "",
+        "state": state.value,
+        "updated": datetime.now(UTC),
+        **{k: v for k, v in fields.items() if v is not None},
+    }
 
 
 class SourceChanged(PermanentError):

@@ -27,6 +27,21 @@ class Settings(BaseSettings):
         default="imagerelay-tier0",
         description="Name of the Tier0Storage block the flows read tier-0 from.",
     )
+    inventory_block: str | None = Field(
+        default=None,
+        description="Name of an imagerelay Inventory block; when set, releases and "
+        "setup read the inventory from it (editable in the Prefect UI) instead of "
+        "the file, and setup creates it from the file if it is missing.",
+    )
+    arm_block: str | None = Field(
+        default=None,
+        description="Name of an imagerelay Azure Resource Manager block setup and "
+        "remove use for ARM; these settings and DefaultAzureCredential if unset.",
+    )
+    work_pool: str = Field(
+        default="imagerelay",
+        description="Prefect work pool setup creates (process type) when missing.",
+    )
     tier0_connection_string: SecretStr | None = Field(
         default=None,
         description="Tier-0 connection string for the CLI; unset to use Entra ID.",
@@ -56,6 +71,12 @@ class Settings(BaseSettings):
     copy_poll_seconds: float = Field(
         default=10.0, gt=0, description="Seconds between checks of a pending copy."
     )
+    storage_retry_backoff_seconds: int = Field(
+        default=15,
+        ge=0,
+        description="First wait before a failed storage request is retried (then "
+        "exponential, as the storage SDK does); a Retry-After from Azure wins.",
+    )
     copy_timeout_minutes: float = Field(
         default=240.0,
         gt=0,
@@ -75,6 +96,12 @@ class Settings(BaseSettings):
         default=20,
         ge=1,
         description="Image creations running at once in one subscription.",
+    )
+    targets_in_flight: int = Field(
+        default=100,
+        ge=1,
+        description="Target runs (distribute subflows) a release keeps running at "
+        "once; the others wait in the release instead of in the Prefect server.",
     )
     upload_threads: int = Field(
         default=8, ge=1, le=64, description="Parallel page writes during upload."

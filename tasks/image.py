@@ -7,7 +7,7 @@ from prefect import task
 from imagerelay import clients
 from imagerelay.images import ensure_image
 from imagerelay.inventory import Target
-from imagerelay.limits import image_limits
+from imagerelay.limits import image_limits, local_gates
 from imagerelay.models import ImageResult, Release
 from imagerelay.naming import managed_image_name
 from imagerelay.settings import get_settings
@@ -27,8 +27,9 @@ async def create_image(release: Release, target: Target, blob_uri: str) -> Image
     settings = get_settings()
     name = managed_image_name(release.id, release.image_name, target.region)
     async with (
-        clients.arm_credential() as credential,
-        clients.compute_client(settings, credential, target.subscription_id) as compute,
+        clients.azure_clients(settings) as azure,
+        local_gates(settings).image(target.subscription_id),
         hold(image_limits(target.subscription_id)),
     ):
+        compute = azure.compute(target.subscription_id)
         return await ensure_image(compute, target, release, name, blob_uri)

@@ -15,6 +15,7 @@ from prefect.client.schemas.responses import GlobalConcurrencyLimitResponse
 from prefect.concurrency.asyncio import concurrency
 
 from imagerelay.errors import PermanentError
+from imagerelay.provision_plan import Step
 from tasks.retry import transient_only
 
 SETUP_HINT = (
@@ -25,6 +26,33 @@ SETUP_HINT = (
 
 class LimitsMissing(PermanentError):
     """A concurrency limit the release needs was never created."""
+
+
+@task(name="plan-limits")
+async def plan_limits(limits: dict[str, int]) -> list[Step]:
+    """Create, update (resize or re-enable) or keep, for every planned limit."""
+    async with get_client() as client:
+        existing = await _read_limits(client)
+    steps = []
+    for name, size in limits.items():
+        current = existing.get(name)
+        if current is None:
+            action, detail = "create", f"limit {size}"
+        elif current.limit != size or not current.active:
+            state = "" if current.active else ", disabled"
+            action, detail = "update", f"limit {current.limit}{state} -> {size}"
+        else:
+            action, detail = "keep", f"limit {size}"
+        steps.append(
+            Step(
+                kind="concurrency limit",
+                name=name,
+                where="prefect",
+                action=action,
+                detail=detail,
+            )
+        )
+    return steps
 
 
 @task(name="apply-limits")

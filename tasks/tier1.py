@@ -8,7 +8,7 @@ from prefect import task
 
 from blocks.tier0 import Tier0Storage
 from imagerelay.copy import copy_blob, copy_metadata
-from imagerelay.limits import copy_limits
+from imagerelay.limits import copy_limits, local_gates
 from imagerelay.models import Release
 from imagerelay.naming import tier1_blob_name
 from imagerelay.sas import read_sas_url
@@ -43,7 +43,10 @@ async def seed_tier1(tier0: Tier0Storage, release: Release, index: int) -> str:
     async with tier0.credentials.get_container_client(source.container) as container:
         source_blob = container.get_blob_client(read_from)
         source_url = await read_sas_url(source_blob, timedelta(seconds=timeout + 600))
-        async with hold(copy_limits(source.account, source.account)):
+        async with (
+            local_gates(settings).copy(source.account, source.account),
+            hold(copy_limits(source.account, source.account)),
+        ):
             await copy_blob(
                 source_url,
                 container.get_blob_client(name),

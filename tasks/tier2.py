@@ -11,31 +11,13 @@ from imagerelay import clients
 from imagerelay.copy import copy_blob_from_any, copy_metadata
 from imagerelay.images import check_account_location
 from imagerelay.inventory import Target
-from imagerelay.limits import copy_limits
+from imagerelay.limits import copy_limits, local_gates
 from imagerelay.models import CopyResult, Release
 from imagerelay.naming import tier2_blob_name
 from imagerelay.sas import read_sas_url
 from imagerelay.settings import get_settings
 from tasks.limits import hold
 from tasks.retry import transient_only
-
-
-@task(
-    name="check-target",
-    retries=2,
-    retry_delay_seconds=10,
-    retry_condition_fn=transient_only,
-)
-async def check_target(target: Target) -> None:
-    """Confirm the target's storage account exists in the region the inventory says."""
-    settings = get_settings()
-    async with (
-        clients.arm_credential() as credential,
-        clients.storage_management_client(
-            settings, credential, target.subscription_id
-        ) as storage,
-    ):
-        await check_account_location(storage, target)
 
 
 @task(
@@ -50,8 +32,9 @@ async def copy_to_target(
 ) -> CopyResult:
     """Copy a tier-1 blob to the target's container with a read-only SAS.
 
-    The first tier-1 blob is tried first; a copy from it that stays pending too long
-    is aborted and redone from the next one.
+    First it confirms the target's account is in the region the inventory says (an
+    image can only be made there). The first tier-1 blob is tried first; a copy from
+    it that stays pending too long is aborted and redone from the next one.
     """
     settings = get_settings()
     timeout = settings.copy_timeout_minutes * 60
@@ -64,14 +47,15 @@ async def copy_to_target(
     def metadata(url: str) -> dict[str, str]:
         return copy_metadata(release.id, url, source.etag, source.size, source.md5)
 
-    async with (
-        clients.arm_credential() as credential,
-        clients.blob_service(settings, target.storage_account, credential) as service,
-    ):
-        destination = service.get_blob_client(
+    async with clients.azure_clients(settings) as azure:
+        await check_account_location(azure.storage(target.subscription_id), target)
+        destination = azure.blob(target.storage_account).get_blob_client(
             target.container, tier2_blob_name(release.id, release.image_name)
         )
-        async with hold(copy_limits(source.account, target.storage_account)):
+        async with (
+            local_gates(settings).copy(source.account, target.storage_account),
+            hold(copy_limits(source.account, target.storage_account)),
+        ):
             return await copy_blob_from_any(
                 tier1_blobs,
                 sas_url,

@@ -1,4 +1,4 @@
-"""One local stack per test session: Azurite, the ARM emulator and a Prefect server."""
+"""One local stack per test session: Azurite behind the fault proxy, ARM, Prefect."""
 
 from __future__ import annotations
 
@@ -10,16 +10,26 @@ import pytest
 
 from devstack import stack as devstack
 from devstack.config import StackConfig
+from devstack.faults import FaultProfile
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_INVENTORY = PROJECT_ROOT / "inventories" / "demo.yaml"
+# Azurite also serves these accounts, for tests that set them up and remove them.
+PROVISION_INVENTORY = PROJECT_ROOT / "tests" / "inventories" / "provision.yaml"
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
     """A running stack in a temporary folder, with this process pointed at it."""
     state_dir = tmp_path_factory.mktemp("stack")
-    config = devstack.up(state_dir, TEST_INVENTORY, worker=False, env_file=None)
+    config = devstack.up(
+        state_dir,
+        TEST_INVENTORY,
+        worker=False,
+        env_file=None,
+        extra_inventories=(PROVISION_INVENTORY,),
+        faults=FaultProfile(),
+    )
     env = devstack.service_env(config, TEST_INVENTORY)
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)

@@ -17,6 +17,8 @@ from devstack.compute.operations import OperationLog
 from devstack.compute.routes import ArmRoutes
 from devstack.compute.server import ArmServer
 from devstack.config import StackConfig
+from devstack.faults.arm import ArmFaults
+from devstack.faults.profile import saved_profile
 
 logger = logging.getLogger("devstack.compute")
 
@@ -38,7 +40,8 @@ def arm_server(config: StackConfig, issuer: TokenIssuer) -> ArmServer:
     ensure_certificate(config.cert_path, config.key_path)
     arm_dir = config.state_dir / "arm"
     images = ImageStore(arm_dir / "images.json", delete_seconds=config.image_seconds)
-    operations = OperationLog(arm_dir / "operations.json")
+    faults = ArmFaults(saved_profile(config.state_dir))
+    operations = OperationLog(arm_dir / "operations.json", faults)
     routes = ArmRoutes(config, images, operations)
     return ArmServer(
         (config.host, config.arm_port),

@@ -32,6 +32,7 @@ class Image:
     virtual_size: int
     ready_at: float
     deleted_at: float | None = None
+    error: dict[str, str] | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -51,10 +52,12 @@ class Image:
         )
 
     def provisioning_state(self, now: float) -> str:
-        """Creating until ready, Deleting while a delete runs, else Succeeded."""
+        """Creating until ready, Deleting while a delete runs, then the outcome."""
         if self.deleted_at is not None:
             return "Deleting"
-        return "Creating" if now < self.ready_at else "Succeeded"
+        if now < self.ready_at:
+            return "Creating"
+        return "Failed" if self.error else "Succeeded"
 
     def body(self, now: float) -> dict[str, object]:
         """The image as azure-mgmt-compute's Image model reads it."""
@@ -90,6 +93,7 @@ def image_from_request(
     request: ImageRequest,
     virtual_size: int,
     ready_at: float,
+    error: dict[str, str] | None = None,
 ) -> Image:
     """A new image resource for a validated request."""
     return Image(
@@ -106,6 +110,7 @@ def image_from_request(
         hyper_v_generation=request.hyper_v_generation,
         virtual_size=virtual_size,
         ready_at=ready_at,
+        error=error,
     )
 
 

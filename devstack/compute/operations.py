@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from devstack.compute.state_files import read_json, write_json
+from devstack.faults.arm import ArmFaults
+from devstack.faults.profile import FaultProfile
 
 KEEP_SECONDS = 3600.0
 
@@ -29,6 +31,7 @@ class Operation:
     location: str
     started_at: float
     done_at: float
+    error: dict[str, str] | None = None
 
     def url_path(self) -> str:
         """The path the Azure-AsyncOperation header points at."""
@@ -46,23 +49,32 @@ class Operation:
         if now < self.done_at:
             status["status"] = "InProgress"
         else:
-            status["status"] = "Succeeded"
+            status["status"] = "Failed" if self.error else "Succeeded"
             status["endTime"] = iso_time(self.done_at)
+            if self.error:
+                status["error"] = self.error
         return status
 
 
 class OperationLog:
     """The operations of the last hour, kept in <state_dir>/arm/operations.json."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, faults: ArmFaults | None = None) -> None:
         self._path = path
+        self.faults = faults or ArmFaults(FaultProfile())
         self._lock = threading.Lock()
         self._operations = {
             entry["id"]: Operation(**entry) for entry in read_json(path, [])
         }
 
-    def start(self, subscription_id: str, location: str, seconds: float) -> Operation:
-        """Record an operation that succeeds after the given seconds."""
+    def start(
+        self,
+        subscription_id: str,
+        location: str,
+        seconds: float,
+        error: dict[str, str] | None = None,
+    ) -> Operation:
+        """Record an operation that ends after the given seconds (Failed on error)."""
         now = time.time()
         operation = Operation(
             id=str(uuid.uuid4()),
@@ -70,6 +82,7 @@ class OperationLog:
             location=location,
             started_at=now,
             done_at=now + seconds,
+            error=error,
         )
         with self._lock:
             self._operations = {
@@ -78,6 +91,13 @@ class OperationLog:
                 if kept.done_at > now - KEEP_SECONDS
             }
             self._operations[operation.id] = operation
+            running = sum(
+                1
+                for kept in self._operations.values()
+                if kept.subscription_id.lower() == subscription_id.lower()
+                and kept.started_at <= now < kept.done_at
+            )
+            self.faults.operations_running(subscription_id, max(running, 1))
             write_json(self._path, [asdict(kept) for kept in self._operations.values()])
         return operation
 

@@ -6,9 +6,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
+from devstack.compute.arm_http import ArmRequest, ArmResponse, Handler
 from devstack.compute.errors import (
     ArmError,
     resource_group_not_found,
@@ -18,14 +18,10 @@ from devstack.compute.errors import (
 from devstack.compute.image_request import check_image_name, parse_image_request
 from devstack.compute.images import ImageStore, image_from_request
 from devstack.compute.operations import Operation, OperationLog
+from devstack.compute.resource_groups import GroupStore, ResourceGroupRoutes
 from devstack.compute.source_blob import check_source_blob, source_account
-from devstack.compute.storage_accounts import (
-    account_body,
-    find_account,
-    has_resource_group,
-    has_subscription,
-    list_accounts,
-)
+from devstack.compute.storage_accounts import AccountStore, has_subscription
+from devstack.compute.storage_routes import StorageRoutes
 from devstack.config import StackConfig
 
 logger = logging.getLogger(__name__)
@@ -33,31 +29,6 @@ logger = logging.getLogger(__name__)
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
 RG = SUB + r"/resourcegroups/(?P<rg>[^/]+)"
 COMPUTE = r"/providers/microsoft\.compute"
-STORAGE = r"/providers/microsoft\.storage/storageaccounts"
-
-
-@dataclass(frozen=True)
-class ArmRequest:
-    """What a route needs from one HTTP request."""
-
-    method: str
-    params: dict[str, str]
-    query: dict[str, str]
-    api_version: str
-    origin: str
-    body: bytes
-
-
-@dataclass(frozen=True)
-class ArmResponse:
-    """Status, JSON body (None for no content) and extra headers."""
-
-    status: int
-    body: object | None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Handler = Callable[[ArmRequest], ArmResponse]
 
 
 class ArmRoutes:
@@ -69,6 +40,18 @@ class ArmRoutes:
         self.config = config
         self.images = images
         self.operations = operations
+        arm_dir = config.state_dir / "arm"
+        self.groups = GroupStore(arm_dir / "resource_groups.json", config.image_seconds)
+        self.storage = StorageRoutes(
+            config,
+            self.groups,
+            AccountStore(arm_dir / "storage_accounts.json"),
+            operations,
+            config.image_seconds,
+        )
+        group_routes = ResourceGroupRoutes(
+            self.groups, operations, config.image_seconds, self._delete_group_content
+        )
         routes: list[tuple[str, dict[str, Handler]]] = [
             (
                 RG + COMPUTE + r"/images/(?P<name>[^/]+)",
@@ -80,9 +63,8 @@ class ArmRoutes:
                 SUB + COMPUTE + r"/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)",
                 {"GET": self.get_operation},
             ),
-            (RG + STORAGE + r"/(?P<name>[^/]+)", {"GET": self.get_account}),
-            (RG + STORAGE, {"GET": self.list_accounts}),
-            (SUB + STORAGE, {"GET": self.list_accounts}),
+            *self.storage.routes(SUB, RG),
+            *group_routes.routes(SUB),
         ]
         from devstack.compute.disks import DiskApi  # disks.py builds on this module
 
@@ -108,7 +90,9 @@ class ArmRoutes:
                     f"The HTTP method '{method}' is not supported for {path}.",
                 )
             params = {key: value for key, value in match.groupdict().items() if value}
-            if not has_subscription(self.config, params["sub"]):
+            if not has_subscription(
+                self.config, params["sub"], self.groups.subscriptions()
+            ):
                 raise subscription_not_found(params["sub"])
             request = ArmRequest(
                 method, params, query, query["api-version"], origin, body
@@ -135,9 +119,17 @@ class ArmRoutes:
 
     def _image_group(self, request: ArmRequest) -> tuple[str, str]:
         sub, rg = request.params["sub"], request.params["rg"]
-        if not has_resource_group(self.config, sub, rg):
+        if not self.groups.exists(sub, rg):
             raise resource_group_not_found(rg)
         return sub, rg
+
+    def _delete_group_content(self, subscription_id: str, resource_group: str) -> None:
+        """What deleting a resource group deletes with it: accounts and images."""
+        self.storage.delete_group_accounts(subscription_id, resource_group)
+        now = time.time()
+        for image in self.images.list(subscription_id, resource_group):
+            if image.deleted_at is None:
+                self.images.start_delete(image, now)
 
     def get_image(self, request: ArmRequest) -> ArmResponse:
         """GET one image."""
@@ -206,7 +198,10 @@ class ArmRoutes:
             updated = replace(existing, tags=wanted.tags, caching=wanted.caching)
             self.images.put(updated)
             operation = self.operations.start(
-                sub, wanted.location, max(0.0, existing.ready_at - now)
+                sub,
+                wanted.location,
+                max(0.0, existing.ready_at - now),
+                error=existing.error,
             )
             logger.info("Updated image %s", updated.resource_id)
             return ArmResponse(
@@ -217,10 +212,15 @@ class ArmRoutes:
             self.config, wanted.blob_uri, sub, wanted.location
         )
         virtual_size = check_source_blob(self.config, account, address, wanted.blob_uri)
-        seconds = self.config.image_seconds
+        faults = self.operations.faults
+        seconds = faults.image_seconds(self.config.image_seconds)
         image = image_from_request(sub, rg, name, wanted, virtual_size, now + seconds)
+        image = replace(image, error=faults.image_failure(image.resource_id))
         self.images.put(image)
-        operation = self.operations.start(sub, wanted.location, seconds)
+        faults.image_created(failed=image.error is not None)
+        operation = self.operations.start(
+            sub, wanted.location, seconds, error=image.error
+        )
         logger.info(
             "Creating image %s from %s (%d MiB, ready in %.1f s)",
             image.resource_id,
@@ -264,22 +264,3 @@ class ArmRoutes:
             return ArmResponse(200, None)
         retry = {"Retry-After": "1"} if now < operation.done_at else {}
         return ArmResponse(200, operation.body(now), retry)
-
-    def get_account(self, request: ArmRequest) -> ArmResponse:
-        """GET one storage account's properties."""
-        account = find_account(
-            self.config,
-            request.params["sub"],
-            request.params["rg"],
-            request.params["name"],
-        )
-        return ArmResponse(200, account_body(self.config, account))
-
-    def list_accounts(self, request: ArmRequest) -> ArmResponse:
-        """GET the storage accounts of a resource group or of a subscription."""
-        accounts = list_accounts(
-            self.config, request.params["sub"], request.params.get("rg")
-        )
-        return ArmResponse(
-            200, {"value": [account_body(self.config, each) for each in accounts]}
-        )

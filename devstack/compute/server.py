@@ -16,10 +16,24 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from devstack.compute.errors import ArmError
 from devstack.compute.identity import ARM_AUDIENCES, TokenIssuer
 from devstack.compute.routes import ArmResponse, ArmRoutes
+from devstack.faults.arm import ERRORS, ArmFaults
+from devstack.faults.profile import FaultProfile
+
+CONTROL = "/__devstack/faults/"
+CONTROL_HEADER = "x-devstack-control"
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 4 * 1024 * 1024
+
+
+def fault_response(kind: str, faults: ArmFaults) -> ArmResponse:
+    """What an injected fault answers; 429 and 503 carry Retry-After."""
+    status, code, message = ERRORS[kind]
+    headers = {}
+    if status in (429, 503):
+        headers["Retry-After"] = f"{faults.profile.retry_after_seconds:g}"
+    return ArmResponse(status, {"error": {"code": code, "message": message}}, headers)
 
 
 class ArmServer(ThreadingHTTPServer):
@@ -72,6 +86,10 @@ class ArmHandler(BaseHTTPRequestHandler):
         """Serve a PUT."""
         self._serve()
 
+    def do_HEAD(self) -> None:
+        """Serve a HEAD (answered without a body)."""
+        self._serve()
+
     def do_DELETE(self) -> None:
         """Serve a DELETE."""
         self._serve()
@@ -90,6 +108,16 @@ class ArmHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if 0 < length <= MAX_BODY else b""
         url = urlsplit(self.path)
         query = {key: values[0] for key, values in parse_qs(url.query).items()}
+        if url.path.startswith(CONTROL):
+            self._answer(self._control(url.path[len(CONTROL) :], body))
+            return
+        fault = self.server.routes.operations.faults.roll()
+        if fault == "drop":
+            self.close_connection = True
+            return
+        if fault is not None:
+            self._answer(fault_response(fault, self.server.routes.operations.faults))
+            return
         try:
             self._authenticate()
             if not query.get("api-version"):
@@ -118,6 +146,23 @@ class ArmHandler(BaseHTTPRequestHandler):
             )
         self._answer(response)
 
+    def _control(self, what: str, body: bytes) -> ArmResponse:
+        """The fault profile and counters, for devstack.faults."""
+        faults = self.server.routes.operations.faults
+        if (
+            self.headers.get(CONTROL_HEADER)
+            != self.server.routes.config.identity_header
+        ):
+            return ArmResponse(403, {"error": {"code": "Forbidden", "message": what}})
+        if what == "profile" and self.command == "PUT":
+            faults.set_profile(FaultProfile.model_validate_json(body or b"{}"))
+        elif what == "counters" and self.command == "DELETE":
+            faults.reset_counters()
+        elif what not in ("profile", "counters"):
+            return ArmResponse(404, {"error": {"code": "NotFound", "message": what}})
+        model = faults.profile if what == "profile" else faults.counters
+        return ArmResponse(200, model.model_dump(mode="json"))
+
     def _host(self) -> str:
         host, port = self.server.server_address[:2]
         return f"{host!s}:{port}"
@@ -144,6 +189,8 @@ class ArmHandler(BaseHTTPRequestHandler):
 
     def _answer(self, response: ArmResponse) -> None:
         raw = b"" if response.body is None else json.dumps(response.body).encode()
+        if self.command == "HEAD":
+            raw = b""
         request_id = str(uuid.uuid4())
         self.send_response(response.status)
         for name, value in response.headers.items():

@@ -114,7 +114,7 @@ def check_source_blob(
 ) -> int:
     """Virtual size of the blob's fixed VHD, or the ArmError Azure would answer."""
     client = BlobClient(
-        account_url=f"http://{config.host}:{config.blob_port}/{account.name}",
+        account_url=f"http://{config.host}:{config.azurite_blob_port}/{account.name}",
         container_name=address.container,
         blob_name=address.blob,
         credential={"account_name": account.name, "account_key": account.key},

@@ -94,9 +94,12 @@ async def test_setup_resizes_limits_idempotently(
         get_settings.cache_clear()
         await setup_flow()
 
-    assert first == second
+    assert first.limits == second.limits
     assert all(
         value == size
-        for name, value in first.items()
+        for name, value in first.limits.items()
         if name.startswith("imagerelay-copies-")
     )
+    resized = [s for s in first.steps if s.kind == "concurrency limit"]
+    assert {s.action for s in resized} <= {"update", "keep"}
+    assert {s.action for s in second.steps} == {"keep"}

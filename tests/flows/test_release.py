@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from azure.data.tables import TableClient
+from azure.data.tables.aio import TableServiceClient
+from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob import BlobClient
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -19,6 +21,8 @@ from devstack.golden import build_golden_vhd
 from flows.release import release_flow
 from imagerelay import clients
 from imagerelay.inventory import Target, load_inventory
+from imagerelay.ledger import Ledger
+from imagerelay.models import Release, SourceVhd, TargetState
 from imagerelay.naming import (
     artifact_key,
     managed_image_name,
@@ -116,7 +120,9 @@ async def test_release_makes_an_image_in_every_enabled_target(
     table = TableClient.from_connection_string(
         stack.connection_string(plan.tier0.storage_account), "imagerelayledger"
     )
-    entities = list(table.query_entities(f"PartitionKey eq '{RELEASE}'"))
+    entities = list(
+        table.query_entities(f"PartitionKey eq '{RELEASE}' and image_name eq '{IMAGE}'")
+    )
     assert sorted(e["target_key"] for e in entities) == sorted(t.key for t in enabled)
     assert {e["state"] for e in entities} == {"done"}
 
@@ -211,3 +217,55 @@ async def test_os_type_must_match_the_upload(
 
     assert state.is_failed()
     assert "uploaded as OS type Linux" in (state.message or "")
+
+
+async def test_a_release_shares_one_credential_across_its_targets(
+    stack: StackConfig, uploaded_vhd: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[object] = []
+    original = clients.arm_credential
+
+    def counted() -> DefaultAzureCredential:
+        made.append(credential := original())
+        return credential
+
+    monkeypatch.setattr(clients, "arm_credential", counted)
+    plan = load_inventory(TEST_INVENTORY)
+
+    state = await release_flow(
+        os_type="Linux",
+        image_name="shared-clients",
+        release_id=RELEASE,
+        vhd=uploaded_vhd,
+        return_state=True,
+    )
+
+    assert state.is_completed(), state.message
+    assert len(plan.enabled_targets) >= 3
+    assert len(made) == 1, "each target made its own credential"
+
+
+async def test_ledger_records_many_targets_in_batches(stack: StackConfig) -> None:
+    plan = load_inventory(TEST_INVENTORY)
+    template = plan.targets[0]
+    targets = [
+        template.model_copy(update={"storage_account": f"batch{index:03d}"})
+        for index in range(230)
+    ]
+    source = SourceVhd(account="a", container="c", blob="b", size=1, etag="e")
+    release = Release(id="batch", image_name="many", os_type="Linux", source=source)
+    async with TableServiceClient.from_connection_string(
+        stack.connection_string(plan.tier0.storage_account)
+    ) as tables:
+        ledger = Ledger(tables.get_table_client("imagerelaybatchtest"))
+        await ledger.ensure_table()
+        await ledger.record_many(release, targets, TargetState.PENDING)
+        await ledger.record(release, targets[5], TargetState.DONE)
+        await ledger.record_many(release, targets[:3], TargetState.COPYING)
+        entries = await ledger.entries("batch", "many")
+
+    assert len(entries) == 230
+    states = {e.storage_account: e.state for e in entries}
+    assert states["batch005"] is TargetState.DONE
+    assert states["batch001"] is TargetState.COPYING
+    assert sum(s is TargetState.PENDING for s in states.values()) == 226

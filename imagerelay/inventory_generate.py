@@ -1,0 +1,222 @@
+"""Build an inventory from subscriptions x regions, keeping what a file already has."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from imagerelay.inventory import (
+    Inventory,
+    InventoryError,
+    Target,
+    Tier0,
+    load_inventory,
+    parse_inventory,
+)
+
+ACCOUNT_NAME_LENGTH = 24
+HASH_LENGTH = 10
+PREFIX_PATTERN = r"^[a-z][a-z0-9]{0,13}$"
+GUID_PATTERN = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
+REGION_PATTERN = r"^[a-z][a-z0-9]*$"
+ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+MAX_ATTEMPTS = 100
+
+
+@dataclass(frozen=True)
+class TargetDefaults:
+    """What a generated target holds besides its subscription, region and account."""
+
+    image_resource_group: str = "imagerelay-images"
+    storage_resource_group: str | None = None
+    container: str = "vhds"
+
+
+def check_prefix(prefix: str) -> str:
+    """The prefix of generated account names, refused unless Azure can use it."""
+    if not re.match(PREFIX_PATTERN, prefix):
+        raise InventoryError(
+            f"prefix {prefix!r} is invalid: use 1-14 lowercase letters and digits, "
+            f"starting with a letter (a {HASH_LENGTH}-character hash follows it, and "
+            f"storage account names hold at most {ACCOUNT_NAME_LENGTH} characters)"
+        )
+    return prefix
+
+
+def account_name(
+    prefix: str, subscription_id: str, region: str, attempt: int = 0
+) -> str:
+    """prefix + a base-36 hash of (prefix, subscription, region): stable across runs."""
+    seed = f"{prefix}|{subscription_id.lower()}|{region}|{attempt}".encode()
+    number = int.from_bytes(hashlib.sha256(seed).digest()[:8], "big")
+    digits = []
+    for _ in range(HASH_LENGTH):
+        number, digit = divmod(number, len(ALPHABET))
+        digits.append(ALPHABET[digit])
+    return check_prefix(prefix) + "".join(digits)
+
+
+def unique_account_name(
+    prefix: str, subscription_id: str, region: str, taken: set[str]
+) -> str:
+    """The first name of the (prefix, subscription, region) sequence not yet taken."""
+    for attempt in range(MAX_ATTEMPTS):
+        name = account_name(prefix, subscription_id, region, attempt)
+        if name not in taken:
+            return name
+    raise InventoryError(  # pragma: no cover - 100 hash collisions in a row
+        f"no free storage account name for {subscription_id}/{region}; "
+        "choose another prefix"
+    )
+
+
+def read_subscriptions(values: list[str]) -> list[str]:
+    """Subscription ids from ids, comma lists, text files or `az account list` JSON."""
+    found: list[str] = []
+    for value in values:
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            if re.match(GUID_PATTERN, item):
+                found.append(item.lower())
+            elif Path(item).is_file():
+                found += _subscriptions_in_file(Path(item))
+            else:
+                raise InventoryError(
+                    f"{item!r} is neither a subscription id (a GUID) nor a file of "
+                    "them; pass ids, or a file with one id per line"
+                )
+    if not found:
+        raise InventoryError("no subscriptions given; pass --subscriptions ID or FILE")
+    return list(dict.fromkeys(found))
+
+
+def _subscriptions_in_file(path: Path) -> list[str]:
+    text = path.read_text()
+    if text.lstrip().startswith("["):
+        try:
+            entries = json.loads(text)
+        except ValueError as exc:
+            raise InventoryError(f"{path} is not valid JSON: {exc}") from None
+        items = [e["id"] if isinstance(e, dict) else str(e) for e in entries]
+    else:
+        items = [line.split("#")[0].strip() for line in text.splitlines()]
+    ids = []
+    for number, item in enumerate(items, start=1):
+        if not item:
+            continue
+        if not re.match(GUID_PATTERN, item):
+            raise InventoryError(
+                f"{path} entry {number} ({item!r}) is not a subscription id (a GUID)"
+            )
+        ids.append(item.lower())
+    return ids
+
+
+def read_regions(values: list[str]) -> list[str]:
+    """Region names as ARM spells them, from repeated or comma-separated values."""
+    regions = [
+        item.strip().lower().replace(" ", "")
+        for value in values
+        for item in value.split(",")
+        if item.strip()
+    ]
+    for region in regions:
+        if not re.match(REGION_PATTERN, region):
+            raise InventoryError(
+                f"region {region!r} is invalid: use ARM's name, e.g. westeurope"
+            )
+    if not regions:
+        raise InventoryError("no regions given; pass --regions, e.g. westeurope")
+    return list(dict.fromkeys(regions))
+
+
+def extend_inventory(
+    subscriptions: list[str],
+    regions: list[str],
+    prefix: str,
+    existing: Inventory | None,
+    tier0: Tier0 | None = None,
+    defaults: TargetDefaults | None = None,
+) -> tuple[Inventory, list[Target]]:
+    """Every subscription x region as a target; existing ones kept as they are.
+
+    Returns the inventory and the targets that were added.
+    """
+    check_prefix(prefix)
+    defaults = defaults or TargetDefaults()
+    kept = list(existing.targets) if existing else []
+    tier0 = existing.tier0 if existing else tier0
+    if tier0 is None:
+        raise InventoryError("a new inventory needs tier-0 settings")
+    have = {(t.subscription_id, t.region) for t in kept}
+    taken = {t.storage_account for t in kept} | {tier0.storage_account}
+
+    added: list[Target] = []
+    for subscription_id in subscriptions:
+        for region in regions:
+            if (subscription_id.lower(), region) in have:
+                continue
+            name = unique_account_name(prefix, subscription_id, region, taken)
+            taken.add(name)
+            added.append(
+                Target(
+                    subscription_id=subscription_id,
+                    region=region,
+                    storage_account=name,
+                    storage_resource_group=defaults.storage_resource_group,
+                    container=defaults.container,
+                    image_resource_group=defaults.image_resource_group,
+                )
+            )
+    try:
+        inventory = Inventory(tier0=tier0, targets=kept + added)
+    except ValueError as exc:
+        raise InventoryError(f"the generated inventory is invalid: {exc}") from None
+    return inventory, added
+
+
+def new_tier0(
+    prefix: str, subscription_id: str, region: str, resource_group: str
+) -> Tier0:
+    """Tier-0 settings for a new inventory, its account named like the targets'."""
+    name = account_name(prefix, subscription_id, f"tier0-{region}")
+    return Tier0(
+        subscription_id=subscription_id,
+        region=region,
+        resource_group=resource_group,
+        storage_account=name,
+    )
+
+
+def read_existing(path: Path) -> Inventory | None:
+    """The inventory already in the file, or None when there is no file."""
+    return load_inventory(path) if path.exists() else None
+
+
+def inventory_yaml(inventory: Inventory) -> str:
+    """The inventory as YAML, fields at their defaults left out."""
+    document = inventory.model_dump(mode="json", exclude_defaults=True)
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def write_inventory(path: Path, inventory: Inventory) -> None:
+    """Validate the YAML, then replace the file in one rename."""
+    text = inventory_yaml(inventory)
+    parse_inventory(text, source=str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

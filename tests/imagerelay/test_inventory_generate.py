@@ -1,0 +1,134 @@
+"""`imagerelay inventory generate`: names, merging, and refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from imagerelay.cli import app
+from imagerelay.inventory import InventoryError, load_inventory
+from imagerelay.inventory_generate import (
+    account_name,
+    check_prefix,
+    read_regions,
+    read_subscriptions,
+    unique_account_name,
+)
+
+SUB1 = "11111111-1111-4111-8111-111111111111"
+SUB2 = "22222222-2222-4222-8222-222222222222"
+runner = CliRunner()
+
+
+def generate(path: Path, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["inventory", "generate", "--output", str(path), *args])
+    return result.exit_code, result.output
+
+
+def test_account_names_are_valid_stable_and_distinct() -> None:
+    names = {
+        account_name("imgrelay", sub, region)
+        for sub in (SUB1, SUB2)
+        for region in ("westeurope", "northeurope", "eastus")
+    }
+
+    assert len(names) == 6
+    assert all(3 <= len(n) <= 24 and n.isalnum() and n.islower() for n in names)
+    assert account_name("imgrelay", SUB1, "eastus") == account_name(
+        "imgrelay", SUB1.upper(), "eastus"
+    )
+    assert account_name("a", SUB1, "eastus") != account_name("b", SUB1, "eastus")
+
+
+def test_a_taken_name_moves_to_the_next_deterministic_one() -> None:
+    first = account_name("ir", SUB1, "eastus")
+
+    chosen = unique_account_name("ir", SUB1, "eastus", {first})
+
+    assert chosen != first
+    assert chosen == account_name("ir", SUB1, "eastus", attempt=1)
+
+
+@pytest.mark.parametrize("prefix", ["", "Ir", "ir-x", "1ir", "a" * 15])
+def test_bad_prefixes_are_refused_with_the_rule(prefix: str) -> None:
+    with pytest.raises(InventoryError, match="1-14 lowercase letters and digits"):
+        check_prefix(prefix)
+
+
+def test_subscriptions_from_ids_text_file_and_az_json(tmp_path: Path) -> None:
+    text = tmp_path / "subs.txt"
+    text.write_text(f"# platform subscriptions\n{SUB1}\n\n{SUB2.upper()}  # sandbox\n")
+    az = tmp_path / "subs.json"
+    az.write_text(json.dumps([{"id": SUB2, "name": "two"}]))
+
+    assert read_subscriptions([str(text)]) == [SUB1, SUB2]
+    assert read_subscriptions([f"{SUB2},{SUB1}", str(az)]) == [SUB2, SUB1]
+    with pytest.raises(InventoryError, match="neither a subscription id"):
+        read_subscriptions(["not-a-guid"])
+    assert read_regions(["westeurope,North Europe", "westeurope"]) == [
+        "westeurope",
+        "northeurope",
+    ]
+
+
+def test_generate_writes_every_pair_and_a_rerun_keeps_entries(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+
+    code, output = generate(
+        path, "--subscriptions", f"{SUB1},{SUB2}", "--regions", "westeurope",
+        "--regions", "northeurope", "--prefix", "ir",
+    )  # fmt: skip
+    assert code == 0, output
+    first = load_inventory(path)
+    assert {(t.subscription_id, t.region) for t in first.targets} == {
+        (s, r) for s in (SUB1, SUB2) for r in ("westeurope", "northeurope")
+    }
+    assert first.tier0.subscription_id == SUB1
+    assert "4 targets added, 0 kept" in output
+
+    document = yaml.safe_load(path.read_text())
+    document["targets"][0]["enabled"] = False
+    document["targets"][1]["storage_account"] = "handpicked1"
+    path.write_text(yaml.safe_dump(document))
+
+    code, output = generate(
+        path, "--subscriptions", f"{SUB1},{SUB2}", "--regions",
+        "westeurope,northeurope,eastus", "--prefix", "other",
+    )  # fmt: skip
+    assert code == 0, output
+    second = load_inventory(path)
+    assert second.targets[:4] == [
+        t.model_copy(update={"enabled": i != 0})
+        if i != 1
+        else t.model_copy(update={"storage_account": "handpicked1"})
+        for i, t in enumerate(first.targets)
+    ]
+    assert [t.region for t in second.targets[4:]] == ["eastus", "eastus"]
+    assert all(t.storage_account.startswith("other") for t in second.targets[4:])
+    assert second.tier0 == first.tier0
+    assert "2 targets added, 4 kept" in output
+
+
+def test_generate_refuses_bad_input_and_leaves_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    assert generate(path, "--subscriptions", SUB1, "--regions", "eastus",
+                    "--prefix", "ir")[0] == 0  # fmt: skip
+    before = path.read_text()
+
+    code, output = generate(
+        path, "--subscriptions", SUB2, "--regions", "eastus", "--prefix", "IR!"
+    )
+    assert code == 2
+    assert "prefix 'IR!' is invalid" in output
+
+    code, output = generate(
+        path, "--subscriptions", "missing.txt", "--regions", "eastus", "--prefix", "ir"
+    )
+    assert code == 2
+    assert "neither a subscription id" in output
+    assert path.read_text() == before
+    assert list(tmp_path.iterdir()) == [path]
