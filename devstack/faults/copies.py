@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from xml.etree import ElementTree
 
 from devstack.faults.counters import StorageCounters
 from devstack.faults.profile import FaultProfile
@@ -195,3 +196,41 @@ class CopyBook:
     def reset_counters(self) -> None:
         with self.lock:
             self.counters = StorageCounters()
+
+
+LIST_FIELDS = {
+    "x-ms-copy-id": "CopyId",
+    "x-ms-copy-source": "CopySource",
+    "x-ms-copy-status": "CopyStatus",
+    "x-ms-copy-progress": "CopyProgress",
+    "x-ms-copy-completion-time": "CopyCompletionTime",
+    "x-ms-copy-status-description": "CopyStatusDescription",
+}
+
+
+def list_with_copies(
+    body: bytes, book: CopyBook, container: tuple[str, str], now: float
+) -> bytes:
+    """A List Blobs answer with the copy properties the proxy knows better."""
+    root = ElementTree.fromstring(body)
+    changed = False
+    for blob in root.iter("Blob"):
+        name = blob.findtext("Name")
+        properties = blob.find("Properties")
+        record = book.records.get((*container, name or ""))
+        if record is None or properties is None:
+            continue
+        headers = record.headers(now)
+        for header, tag in LIST_FIELDS.items():
+            element = properties.find(tag)
+            if header not in headers:
+                if element is not None:
+                    properties.remove(element)
+                continue
+            if element is None:
+                element = ElementTree.SubElement(properties, tag)
+            element.text = headers[header]
+        changed = True
+    if not changed:
+        return body
+    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
