@@ -91,6 +91,7 @@ class CopyBook:
     counters: StorageCounters = field(default_factory=StorageCounters)
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=random.Random)
+    running: list[CopyRecord] = field(default_factory=list)
 
     def set_profile(self, profile: FaultProfile) -> None:
         with self.lock:
@@ -140,11 +141,14 @@ class CopyBook:
             return record
 
     def _count_running(self, now: float, new: CopyRecord) -> None:
+        # Only copies pending at the last start can still be: 6,000 targets stay cheap.
         running = [
             r
-            for r in self.records.values()
-            if r is new or (r.status(now) == "pending" and r.started_at <= now)
+            for r in self.running
+            if r is not new and r.status(now) == "pending" and r.started_at <= now
         ]
+        running.append(new)
+        self.running = running
         accounts: Counter[str] = Counter()
         for record in running:
             accounts.update({record.source_account, record.destination_account})
