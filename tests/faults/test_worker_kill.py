@@ -102,6 +102,7 @@ async def test_a_killed_worker_leaves_nothing_done_twice(
     for orphan in _processes_of_run(str(first.id)):
         with contextlib.suppress(ProcessLookupError):
             os.kill(orphan, signal.SIGKILL)
+    await _wait_for(lambda: worker.pid() is None, 10, "the worker to die")
     await _wait_for(
         lambda: not _processes_of_run(str(first.id)), 10, "the flow run to die"
     )
