@@ -22,8 +22,8 @@ from devstack.faults import FaultProfile
 from devstack.processes import Service
 from imagerelay.inventory import load_inventory
 from tests.conftest import PROJECT_ROOT, TEST_INVENTORY
-from tests.faults.conftest import SetProfile, ledger_entities
-from tests.flows.test_release import RELEASE, uploaded_vhd  # noqa: F401
+from tests.faults.conftest import RELEASE, SetProfile, ledger_entities
+from tests.flows.test_release import uploaded_vhd  # noqa: F401
 
 IMAGE = "golden-killed"
 
