@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from prefect import flow, get_run_logger, unmapped
+from prefect import flow, get_client, get_run_logger, unmapped
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
@@ -43,6 +43,14 @@ def run_name() -> str:
     return f"release-{release_id}-{parameters['image_name']}"
 
 
+async def name_run_after(release_id: str, image_name: str) -> None:
+    """Rename a run started without a release id, so `imagerelay status` finds it."""
+    name = f"release-{release_id}-{image_name}"
+    if flow_run.name != name:
+        async with get_client() as client:
+            await client.update_flow_run(flow_run.id, name=name)
+
+
 @flow(name="release", flow_run_name=run_name)
 async def release_flow(
     os_type: OsType,
@@ -62,7 +70,8 @@ async def release_flow(
         release_id: Names everything the release creates, e.g. "2026.12"; if
             omitted, the release the upload was stamped with, else the month of
             the scheduled start time.
-        vhd: Blob path inside the tier-0 container; the newest upload if omitted.
+        vhd: Blob path inside the tier-0 container; if omitted, the newest upload
+            of the OS type and image name, unless a release already took it.
         hyper_v_generation: V1 (BIOS) or V2 (UEFI); if omitted, what the upload
             was stamped with, else V2.
         os_state: Generalized (sysprepped) or Specialized.
@@ -80,12 +89,13 @@ async def release_flow(
 
     try:
         source = await verify_source(
-            tier0, plan.tier0.container, vhd, os_type, hyper_v_generation
+            tier0, plan.tier0.container, vhd, os_type, hyper_v_generation, image_name
         )
     except NothingToRelease as exc:
         logger.info("%s", exc)
         return Completed(message=str(exc))
     release_id = check_release(release_id or source.release or scheduled_month())
+    await name_run_after(release_id, image_name)
     for target in plan.enabled_targets:
         managed_image_name(release_id, image_name, target.region)
     release = Release(

@@ -7,6 +7,7 @@ from prefect import flow
 from imagerelay.inventory import load_inventory
 from imagerelay.limits import planned_limits
 from imagerelay.settings import get_settings
+from tasks.automations import apply_automations
 from tasks.limits import apply_limits
 
 
@@ -17,4 +18,5 @@ async def setup_flow(inventory: str | None = None) -> dict[str, int]:
     plan = load_inventory(inventory or settings.inventory)
     limits = planned_limits(plan, settings)
     await apply_limits(limits)
+    await apply_automations(settings.notify_url)
     return limits

@@ -7,7 +7,7 @@ from importlib.metadata import entry_points
 import typer
 from pydantic import ValidationError
 
-from imagerelay.commands import fail, images, upload, vhd
+from imagerelay.commands import cleanup, fail, images, status, upload, vhd
 
 app = typer.Typer(
     help="Distribute a golden VHD as managed images to every Azure target.",
@@ -15,6 +15,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("upload")(upload.upload)
+app.command("status")(status.status)
+app.command("cleanup")(cleanup.cleanup)
 app.add_typer(images.app, name="images")
 app.add_typer(vhd.app, name="vhd")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import struct
 from dataclasses import dataclass
@@ -89,6 +91,33 @@ def raw_virtual_size(file_size: int) -> int:
     return -(-file_size // MIB) * MIB
 
 
+def data_bytes(path: Path, end: int) -> int:
+    """Bytes below `end` the file holds as data, not holes: what it takes on disk.
+
+    Walks the data extents with SEEK_DATA / SEEK_HOLE; where the system has no such
+    seek, falls back to the blocks the file occupies.
+    """
+    seek_data = getattr(os, "SEEK_DATA", None)
+    seek_hole = getattr(os, "SEEK_HOLE", None)
+    if seek_data is None or seek_hole is None:
+        return min(path.stat().st_blocks * 512, end)
+    total = 0
+    with path.open("rb") as file:
+        offset = 0
+        while offset < end:
+            try:
+                start = os.lseek(file.fileno(), offset, seek_data)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:
+                    break
+                return min(path.stat().st_blocks * 512, end)
+            if start >= end:
+                break
+            offset = os.lseek(file.fileno(), start, seek_hole)
+            total += min(offset, end) - start
+    return total
+
+
 def partition_style(first_sectors: bytes) -> PartitionStyle:
     """GPT, MBR or none, from the disk's LBA 0 and LBA 1."""
     if len(first_sectors) < SECTOR or first_sectors[510:512] != b"\x55\xaa":
@@ -143,14 +172,16 @@ def read_disk(path: Path) -> DiskFile:
         # A fixed VHD cut short has no header copy either; check_upload refuses
         # footer-less files named .vhd, so such a copy is not taken as raw.
         style = partition_style(_first_sectors(path, None))
-        return DiskFile(path, Container.RAW, size, raw_virtual_size(size), size, style)
+        allocated = data_bytes(path, size)
+        virtual = raw_virtual_size(size)
+        return DiskFile(path, Container.RAW, size, virtual, allocated, style)
 
     try:
         footer = parse_footer(tail)
     except VhdError as exc:
         raise VhdError(f"{path.name}: {exc}") from None
     blocks = None
-    allocated = size - FOOTER_SIZE
+    allocated = data_bytes(path, size - FOOTER_SIZE)
     container = Container.FIXED_VHD
     if footer.disk_type in (DYNAMIC, DIFFERENCING):
         try:

@@ -130,10 +130,42 @@ def read_block_table(path: Path, footer: VhdFooter) -> BlockTable:
     if array("I", [1]).tobytes()[0] == 1:
         offsets.byteswap()
     result = BlockTable(header, offsets)
-    for index, start in result.allocated():
-        if start + header.block_size > end_of_data:
-            raise VhdError(
-                f"block {index} of {path.name} lies past the end of its data; the "
-                "VHD is truncated, copy it again from its source"
-            )
+    table_end = -(-(header.table_offset + length) // SECTOR) * SECTOR
+    _check_entries(path.name, result, table_end, end_of_data)
     return result
+
+
+def _check_entries(name: str, table: BlockTable, table_end: int, data_end: int) -> None:
+    """Refuse table entries that overlap the metadata, each other, or the file's end.
+
+    A block missing where the next block would be appended means the file was cut
+    short; any other entry out of place is a damaged table.
+    """
+    stride = table.header.bitmap_size + table.header.block_size
+    starts = sorted(
+        (entry * SECTOR, index)
+        for index, entry in enumerate(table.sector_offsets)
+        if entry != UNALLOCATED
+    )
+    previous_end = table_end
+    for start, index in starts:
+        if start < previous_end and start + stride <= data_end:
+            what = "the header or table" if start < table_end else "another block"
+            raise VhdError(
+                f"{name}'s block allocation table is damaged: the entry for block "
+                f"{index} points at byte {start}, inside {what}; copy the VHD again "
+                "from its source, and if that is damaged too, export the disk again"
+            )
+        if start + stride > data_end:
+            if previous_end <= start < previous_end + stride:
+                raise VhdError(
+                    f"block {index} of {name} lies past the end of its data; the "
+                    "VHD is truncated, copy it again from its source"
+                )
+            raise VhdError(
+                f"{name}'s block allocation table is damaged: the entry for block "
+                f"{index} points at byte {start}, past the end of the data at byte "
+                f"{data_end}; copy the VHD again from its source, and if that is "
+                "damaged too, export the disk again"
+            )
+        previous_end = start + stride

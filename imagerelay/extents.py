@@ -19,6 +19,7 @@ from imagerelay.vhd import (
     as_fixed_footer,
     build_footer,
     check_for_azure,
+    parse_footer,
 )
 
 _ZEROS = bytes(4 * MIB)
@@ -104,7 +105,7 @@ class ResizedFixedFile(FixedFile):
         """A fixed footer for the new size, keeping the old one's date and id."""
         return build_footer(
             self.virtual_size,
-            timestamp=self._old.timestamp,
+            timestamp=self._old.created_unix,
             unique_id=self._old.unique_id,
         )
 
@@ -148,12 +149,25 @@ class RawFile(_FileSource):
 
 
 class DynamicFile(_FileSource):
-    """A dynamic VHD: its allocated blocks at their places, then its footer as fixed."""
+    """A dynamic VHD: its allocated blocks at their places, then its footer as fixed.
 
-    def __init__(self, disk: DiskFile, blocks: BlockTable, footer: bytes) -> None:
+    With `resize`, a virtual size that is not a whole MiB grows to the next MiB:
+    zeros are appended, the data is untouched.
+    """
+
+    def __init__(
+        self, disk: DiskFile, blocks: BlockTable, footer: bytes, resize: bool = False
+    ) -> None:
         super().__init__(disk)
         self.blocks = blocks
+        self.data_size = self.virtual_size
         self._footer = as_fixed_footer(footer)
+        if resize and self.virtual_size % MIB:
+            old = parse_footer(footer)
+            self.virtual_size = whole_mib(self.virtual_size)
+            self._footer = build_footer(
+                self.virtual_size, timestamp=old.created_unix, unique_id=old.unique_id
+            )
 
     def extents(self, chunk_size: int) -> Iterator[tuple[int, bytes]]:
         """Each allocated block's data, cut to the virtual size and to chunk_size."""
@@ -163,7 +177,7 @@ class DynamicFile(_FileSource):
         with self.path.open("rb") as file:
             for index, start in self.blocks.allocated():
                 base = index * block_size
-                length = min(block_size, self.virtual_size - base)
+                length = min(block_size, self.data_size - base)
                 file.seek(start)
                 for done in range(0, max(length, 0), chunk_size):
                     chunk = file.read(min(chunk_size, length - done))
@@ -189,14 +203,13 @@ def open_source(path: Path, resize: bool = False) -> tuple[DiskFile, FixedVhdSou
     """
     disk = read_disk(path)
     footer = disk.footer
-    if (
-        resize
-        and footer is not None
-        and disk.container is Container.FIXED_VHD
-        and footer.current_size % MIB
-    ):
+    grow = resize and footer is not None and footer.current_size % MIB != 0
+    if grow and footer is not None and disk.container is Container.FIXED_VHD:
         _check_resizable(disk, footer)
         return disk, ResizedFixedFile(disk, footer)
+    if grow and footer is not None and disk.container is Container.DYNAMIC_VHD:
+        grown = dataclasses.replace(footer, current_size=whole_mib(footer.current_size))
+        disk = dataclasses.replace(disk, footer=grown)
     check_upload(disk)
     if disk.container in (Container.VHDX, Container.QCOW2, Container.VMDK):
         raise VhdError(
@@ -210,7 +223,7 @@ def open_source(path: Path, resize: bool = False) -> tuple[DiskFile, FixedVhdSou
         with path.open("rb") as file:
             file.seek(disk.file_size - FOOTER_SIZE)
             raw_footer = file.read(FOOTER_SIZE)
-        return disk, DynamicFile(disk, disk.blocks, raw_footer)
+        return disk, DynamicFile(disk, disk.blocks, raw_footer, resize)
     return disk, FixedFile(disk)
 
 

@@ -65,11 +65,20 @@ class Tier0(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    subscription_id: SubscriptionId
-    region: Region
-    resource_group: ResourceGroupName
-    storage_account: StorageAccountName
-    container: ContainerName = "golden"
+    subscription_id: SubscriptionId = Field(
+        description="Subscription of the tier-0 storage account."
+    )
+    region: Region = Field(description="Region of the tier-0 storage account.")
+    resource_group: ResourceGroupName = Field(
+        description="Resource group of the tier-0 storage account."
+    )
+    storage_account: StorageAccountName = Field(
+        description="Tier-0 storage account: uploads, tier-1 copies, the ledger."
+    )
+    container: ContainerName = Field(
+        default="golden",
+        description="Container for uploads (uploads/) and tier-1 copies (tier1/).",
+    )
     tier1_copies: int = Field(
         default=4,
         ge=1,
@@ -83,16 +92,30 @@ class Target(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    subscription_id: SubscriptionId
-    region: Region
-    storage_account: StorageAccountName
+    subscription_id: SubscriptionId = Field(
+        description="Subscription the images are delivered to."
+    )
+    region: Region = Field(
+        description="Region of the images; the storage account must be in it."
+    )
+    storage_account: StorageAccountName = Field(
+        description="Tier-2 account in that subscription and region that receives "
+        "the VHD; unique per target."
+    )
     storage_resource_group: ResourceGroupName | None = Field(
         default=None,
         description="Resource group of the storage account; the image group if unset.",
     )
-    container: ContainerName = "vhds"
-    image_resource_group: ResourceGroupName
-    enabled: bool = True
+    container: ContainerName = Field(
+        default="vhds", description="Container the VHD is copied into."
+    )
+    image_resource_group: ResourceGroupName = Field(
+        description="Resource group the managed images are created in."
+    )
+    enabled: bool = Field(
+        default=True,
+        description="false skips the target from the next release on; its images stay.",
+    )
 
     @property
     def account_resource_group(self) -> str:
@@ -113,8 +136,10 @@ class Inventory(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tier0: Tier0
-    targets: list[Target] = Field(min_length=1)
+    tier0: Tier0 = Field(description="Where golden VHDs are uploaded.")
+    targets: list[Target] = Field(
+        min_length=1, description="Every place a release delivers images to."
+    )
 
     @model_validator(mode="after")
     def _targets_are_unique(self) -> Inventory:

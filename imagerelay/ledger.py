@@ -78,9 +78,33 @@ class Ledger:
 
     async def entries(self, release_id: str, image_name: str) -> list[LedgerEntry]:
         """Every entity of one image's release, ordered by target key."""
-        query = self._table.query_entities(
+        return await self._query(
             "PartitionKey eq @release and image_name eq @image",
-            parameters={"release": release_id, "image": image_name},
+            {"release": release_id, "image": image_name},
+        )
+
+    async def release_entries(self, release_id: str) -> list[LedgerEntry]:
+        """Every entity of one release, all image names."""
+        return await self._query("PartitionKey eq @release", {"release": release_id})
+
+    async def image_entries(self, image_name: str) -> list[LedgerEntry]:
+        """Every entity of one image name, across all its releases."""
+        return await self._query("image_name eq @image", {"image": image_name})
+
+    async def all_entries(self) -> list[LedgerEntry]:
+        """The whole ledger.
+
+        Limitation: a full table scan; fine for thousands of rows, slow past that.
+        """
+        return await self._query(None, {})
+
+    async def _query(
+        self, where: str | None, parameters: dict[str, str]
+    ) -> list[LedgerEntry]:
+        query = (
+            self._table.list_entities()
+            if where is None
+            else self._table.query_entities(where, parameters=parameters)
         )
         entries = [
             LedgerEntry(
@@ -89,7 +113,7 @@ class Ledger:
             )
             async for entity in query
         ]
-        return sorted(entries, key=lambda entry: entry.target_key)
+        return sorted(entries, key=lambda entry: (entry.release, entry.target_key))
 
 
 class SourceChanged(PermanentError):

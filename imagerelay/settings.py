@@ -85,6 +85,27 @@ class Settings(BaseSettings):
     upload_threads: int = Field(
         default=8, ge=1, le=64, description="Parallel page writes during upload."
     )
+    cleanup_tier1: bool = Field(
+        default=False,
+        description="Cleanup deletes the tier-1 copies of every completed release.",
+    )
+    cleanup_tier2: bool = Field(
+        default=False,
+        description="Cleanup deletes the VHDs a completed release copied to the "
+        "targets' accounts; managed images do not need them once made.",
+    )
+    cleanup_keep_images: int | None = Field(
+        default=None,
+        ge=1,
+        description="Cleanup keeps this many newest images per target and image "
+        "name and deletes older ones; unset keeps every image.",
+    )
+    notify_url: SecretStr | None = Field(
+        default=None,
+        description="Webhook that failed or crashed releases are posted to (JSON with "
+        "text, subject, body); setup saves it in the imagerelay-notify block. "
+        "Unset: no notifications.",
+    )
     ui_url: str | None = Field(
         default=None,
         description="Prefect UI base URL printed with runs; PREFECT_UI_URL if unset.",

@@ -9,8 +9,10 @@ from azure.storage.blob import BlobProperties
 from azure.storage.blob.aio import ContainerClient
 
 from imagerelay.errors import PermanentError
-from imagerelay.models import HyperVGeneration, OsType, SourceVhd
+from imagerelay.ledger import LedgerEntry
+from imagerelay.models import HyperVGeneration, OsType, SourceVhd, TargetState
 from imagerelay.redact import redact_url
+from imagerelay.upload import META_MD5
 from imagerelay.vhd import FOOTER_SIZE, VhdError, check_for_azure, parse_footer
 
 UPLOAD_PREFIX = "uploads/"
@@ -21,7 +23,7 @@ class SourceError(PermanentError, ValueError):
 
 
 class NothingToRelease(SourceError):
-    """No upload of the OS type exists, so a scheduled release has nothing to do."""
+    """No unreleased upload exists, so a scheduled release has nothing to do."""
 
 
 def check_blob_path(vhd: str) -> str:
@@ -35,22 +37,66 @@ def check_blob_path(vhd: str) -> str:
     return vhd.lstrip("/")
 
 
-async def newest_upload(container: ContainerClient, os_type: OsType) -> str:
-    """The most recently uploaded VHD of this OS type in tier-0."""
+def released_md5s(entries: list[LedgerEntry]) -> dict[str, str]:
+    """MD5 -> release id of every VHD that reached at least one target.
+
+    A VHD counts as released once one target holds its image; its failed targets
+    are retried by re-running that release, not by the schedule.
+    """
+    return {
+        entry.source_md5: entry.release
+        for entry in entries
+        if entry.source_md5 and entry.state is TargetState.DONE
+    }
+
+
+def upload_md5(blob: BlobProperties) -> str | None:
+    """The base64 MD5 the upload stamped: Content-MD5, else imagerelay_md5."""
+    metadata = blob.metadata or {}
+    if META_MD5 not in metadata:
+        return None
+    md5 = blob.content_settings.content_md5 if blob.content_settings else None
+    return base64.b64encode(md5).decode() if md5 else metadata[META_MD5]
+
+
+async def newest_unreleased_upload(
+    container: ContainerClient,
+    os_type: OsType,
+    image_name: str,
+    released: dict[str, str],
+) -> str:
+    """The newest finished upload of this OS type and image, if not released yet.
+
+    Uploads stamped with another image name, and unfinished uploads (no MD5 stamp),
+    are passed over. When the newest upload was already released, older ones are
+    superseded by it and there is nothing to release.
+    """
     newest: BlobProperties | None = None
     async for blob in container.list_blobs(
         name_starts_with=UPLOAD_PREFIX, include=["metadata"]
     ):
-        blob_os = (blob.metadata or {}).get("imagerelay_os_type", "")
-        if blob_os.lower() != os_type.lower():
+        metadata = blob.metadata or {}
+        stamped_image = metadata.get("imagerelay_image_name", image_name)
+        if (
+            metadata.get("imagerelay_os_type", "").lower() != os_type.lower()
+            or stamped_image != image_name
+            or upload_md5(blob) is None
+        ):
             continue
         if newest is None or blob.last_modified > newest.last_modified:
             newest = blob
     if newest is None:
         raise NothingToRelease(
-            f"no {os_type} VHD has been uploaded to {container.container_name}/"
-            f"{UPLOAD_PREFIX}; run `imagerelay upload FILE --os-type "
-            f"{os_type.lower()}` first"
+            f"no finished {os_type} upload of {image_name} is in "
+            f"{container.container_name}/{UPLOAD_PREFIX}; run `imagerelay upload "
+            f"FILE --os-type {os_type.lower()} --image-name {image_name}` first"
+        )
+    md5 = upload_md5(newest)
+    if md5 in released:
+        raise NothingToRelease(
+            f"nothing to release: the newest {os_type} upload of {image_name}, "
+            f"{newest.name}, was released as {released[md5]}; to retry its failed "
+            f"targets run release {released[md5]} again"
         )
     return str(newest.name)
 
@@ -81,7 +127,7 @@ async def verify_source(
             f"{where} is a {props.blob_type.value}; Azure makes images only from page "
             "blobs: upload it with `imagerelay upload`"
         )
-    if "imagerelay_md5" not in (props.metadata or {}):
+    if META_MD5 not in (props.metadata or {}):
         raise SourceError(
             f"{where} has no upload checksum: its upload did not finish; run "
             "`imagerelay upload` again"

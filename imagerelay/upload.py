@@ -5,32 +5,34 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContentSettings
 
 from imagerelay.extents import FixedVhdDigest, FixedVhdSource, open_source
+from imagerelay.page_sender import PageSender
 from imagerelay.redact import redact_text
-from imagerelay.vhd import FOOTER_SIZE, MIB
+from imagerelay.resume import (
+    META_MD5,
+    UploadStart,
+    WrittenPages,
+    source_identity,
+    start_upload,
+)
+from imagerelay.vhd import FOOTER_SIZE, MIB, VhdError
 
 logger = logging.getLogger(__name__)
 
 MAX_PAGE_WRITE = 4 * MIB
-SPARSE_GRANULE = 64 * 1024
-META_MD5 = "imagerelay_md5"
 META_SIZE = "imagerelay_size"
-
-_ZERO_GRANULE = bytes(SPARSE_GRANULE)
 
 
 class UploadError(RuntimeError):
-    """The upload failed; the partial blob was deleted."""
+    """The upload failed; the message says whether the partial blob is kept."""
 
 
 @dataclass(frozen=True)
@@ -43,83 +45,8 @@ class UploadResult:
     md5: str
     seconds: float
     mib_per_second: float
-
-
-def nonzero_ranges(chunk: bytes) -> Iterator[tuple[int, int]]:
-    """Yield (start, end) of the runs of non-zero granules in a chunk."""
-    start = None
-    for offset in range(0, len(chunk), SPARSE_GRANULE):
-        end = min(offset + SPARSE_GRANULE, len(chunk))
-        zero = chunk.startswith(_ZERO_GRANULE[: end - offset], offset, end)
-        if zero and start is not None:
-            yield start, offset
-            start = None
-        elif not zero and start is None:
-            start = offset
-    if start is not None:
-        yield start, len(chunk)
-
-
-class _PageSender:
-    """Writes pages on a thread pool with a bounded number of writes in flight."""
-
-    def __init__(
-        self,
-        blob: BlobClient,
-        pool: ThreadPoolExecutor,
-        limit: int,
-        progress: Callable[[int], None] | None,
-    ) -> None:
-        self.blob = blob
-        self.pool = pool
-        self.limit = limit
-        self.progress = progress
-        self.bytes_sent = 0
-        self._pending: deque[tuple[int, list[Future[Any]]]] = deque()
-        self._in_flight: set[Future[Any]] = set()
-
-    def send_chunk(self, chunk: bytes, offset: int) -> None:
-        """Queue the non-zero parts of a chunk that starts at `offset` in the blob."""
-        futures = []
-        for start, end in nonzero_ranges(chunk):
-            while len(self._in_flight) >= self.limit:
-                done, _ = wait(self._in_flight, return_when=FIRST_COMPLETED)
-                self._settle(done)
-            whole = start == 0 and end == len(chunk)
-            future = self.pool.submit(
-                self.blob.upload_page,
-                chunk if whole else chunk[start:end],
-                offset=offset + start,
-                length=end - start,
-                validate_content=True,
-            )
-            self._in_flight.add(future)
-            futures.append(future)
-            self.bytes_sent += end - start
-        self._pending.append((offset + len(chunk), futures))
-        self._report()
-
-    def finish(self) -> None:
-        """Wait for every queued write, raising the first failure."""
-        self._settle(wait(self._in_flight).done)
-        self._report()
-
-    def _settle(self, done: set[Future[Any]]) -> None:
-        """Forget finished writes, raising if one of them failed."""
-        for future in done:
-            self._in_flight.discard(future)
-            future.result()
-
-    def _report(self) -> None:
-        """Tell the caller how many leading bytes are written or known to be zero."""
-        reached = None
-        while self._pending and all(f.done() for f in self._pending[0][1]):
-            end, futures = self._pending.popleft()
-            for future in futures:
-                future.result()
-            reached = end
-        if reached is not None and self.progress is not None:
-            self.progress(reached)
+    bytes_kept: int = 0
+    resumed: bool = False
 
 
 def _check_footer(blob: BlobClient, size: int, footer: bytes) -> None:
@@ -172,8 +99,14 @@ def upload_source(
     threads: int = 8,
     chunk_size: int = 4 * MIB,
     progress: Callable[[int], None] | None = None,
+    start: UploadStart | None = None,
 ) -> UploadResult:
-    """Upload an opened disk (see extents.open_source) as a fixed VHD page blob."""
+    """Upload an opened disk (see extents.open_source) as a fixed VHD page blob.
+
+    An unfinished upload of the same file at the blob is resumed (see begin_upload,
+    which gives `start`); an interrupted or failed upload keeps its partial blob,
+    unstamped, for the next run, unless the file or the result is wrong.
+    """
     if chunk_size <= 0 or chunk_size % 512 or chunk_size > MAX_PAGE_WRITE:
         raise ValueError(
             f"chunk_size {chunk_size} must be a multiple of 512 up to 4 MiB"
@@ -187,13 +120,14 @@ def upload_source(
     logger.info("Uploading %s (%d MiB) to %s", path.name, size // MIB, name)
     started = time.monotonic()
 
-    try:
-        blob.create_page_blob(size)
-    except AzureError as exc:
-        raise UploadError(_failure(path, name, exc)) from None
+    if start is None:
+        start = begin_upload(source, blob)
+    logger.info("%s: %s", name, start.note)
 
     try:
-        sender, footer, md5 = _send(source, blob, chunk_size, threads, progress)
+        sender, footer, md5 = _send(
+            source, blob, chunk_size, threads, progress, start.written
+        )
         _check_footer(blob, size, footer)
         md5_b64 = base64.b64encode(md5).decode()
         blob.set_http_headers(
@@ -203,11 +137,14 @@ def upload_source(
         )
         blob.set_blob_metadata({**metadata, META_MD5: md5_b64, META_SIZE: str(size)})
         _check_stamps(blob, size, md5)
-    except BaseException as exc:
+    except (VhdError, UploadError):
         _delete_partial(blob, name)
-        if isinstance(exc, AzureError):
-            raise UploadError(_failure(path, name, exc)) from None
         raise
+    except AzureError as exc:
+        raise UploadError(
+            f"{_failure(path, name, exc)}; the partial blob is kept, unstamped: run "
+            "the same upload again to send only what is missing"
+        ) from None
 
     seconds = time.monotonic() - started
     result = UploadResult(
@@ -217,12 +154,16 @@ def upload_source(
         md5=md5_b64,
         seconds=seconds,
         mib_per_second=size / MIB / seconds if seconds else 0.0,
+        bytes_kept=sender.bytes_kept,
+        resumed=start.resumed,
     )
     logger.info(
-        "Uploaded %s: %d MiB (%.1f MiB sent) in %.1f s, %.1f MiB/s, MD5 %s",
+        "Uploaded %s: %d MiB (%.1f MiB sent, %.1f MiB kept) in %.1f s, %.1f MiB/s, "
+        "MD5 %s",
         name,
         size // MIB,
         sender.bytes_sent / MIB,
+        sender.bytes_kept / MIB,
         seconds,
         result.mib_per_second,
         md5_b64,
@@ -236,11 +177,12 @@ def _send(
     chunk_size: int,
     threads: int,
     progress: Callable[[int], None] | None,
-) -> tuple[_PageSender, bytes, bytes]:
+    written: WrittenPages | None,
+) -> tuple[PageSender, bytes, bytes]:
     """Write the source's non-zero pages and footer; return sender, footer and MD5."""
     digest = FixedVhdDigest()
     with ThreadPoolExecutor(threads) as pool:
-        sender = _PageSender(blob, pool, 2 * threads, progress)
+        sender = PageSender(blob, pool, 2 * threads, progress, written)
         try:
             for offset, chunk in source.extents(chunk_size):
                 digest.update(offset, chunk)
@@ -252,6 +194,16 @@ def _send(
         finally:
             pool.shutdown(cancel_futures=True)
     return sender, footer, md5
+
+
+def begin_upload(source: FixedVhdSource, blob: BlobClient) -> UploadStart:
+    """Find this file's unfinished upload at the blob to resume, or create the blob."""
+    name = f"{blob.account_name}/{blob.container_name}/{blob.blob_name}"
+    size = source.virtual_size + FOOTER_SIZE
+    try:
+        return start_upload(blob, size, source_identity(source.path))
+    except AzureError as exc:
+        raise UploadError(_failure(source.path, name, exc)) from None
 
 
 def _failure(path: Path, name: str, exc: AzureError) -> str:

@@ -84,6 +84,9 @@ class ArmRoutes:
             (RG + STORAGE, {"GET": self.list_accounts}),
             (SUB + STORAGE, {"GET": self.list_accounts}),
         ]
+        from devstack.compute.disks import DiskApi  # disks.py builds on this module
+
+        routes += DiskApi(config, operations).routes()
         self._routes = [
             (re.compile(f"^{pattern}/?$", re.IGNORECASE), methods)
             for pattern, methods in routes

@@ -173,3 +173,71 @@ def test_a_fixed_vhd_cut_short_is_not_taken_for_a_raw_disk(tmp_path: Path) -> No
 
     renamed = path.rename(tmp_path / "golden.raw")
     assert read_disk(renamed).container is Container.RAW
+
+
+def _bat_entry_at(path: Path, block: int) -> int:
+    """The file offset of a dynamic VHD's table entry for `block`."""
+    footer = parse_footer(path.read_bytes()[-FOOTER_SIZE:])
+    with path.open("rb") as file:
+        file.seek(footer.data_offset + 16)
+        table_offset = int.from_bytes(file.read(8), "big")
+    return table_offset + 4 * block
+
+
+@pytest.mark.parametrize(
+    ("sector", "where"),
+    [(0x00F0_0000, "past the end of the data"), (3, "inside the header or table")],
+)
+def test_a_damaged_table_entry_is_called_damaged_not_truncated(
+    tmp_path: Path, sector: int, where: str
+) -> None:
+    raw = raw_with_data(tmp_path / "data.raw", 24, [0, 9 * MIB])
+    path = dynamic_vhd(tmp_path / "disk.vhd", raw)
+    with path.open("r+b") as file:
+        file.seek(_bat_entry_at(path, 0))
+        file.write(sector.to_bytes(4, "big"))
+
+    with pytest.raises(VhdError) as caught:
+        read_disk(path)
+
+    message = str(caught.value)
+    assert "block allocation table is damaged" in message
+    assert "entry for block 0" in message and where in message
+    assert "truncated" not in message
+
+
+def test_two_entries_for_the_same_data_are_a_damaged_table(tmp_path: Path) -> None:
+    raw = raw_with_data(tmp_path / "data.raw", 24, [0, 9 * MIB])
+    path = dynamic_vhd(tmp_path / "disk.vhd", raw)
+    with path.open("r+b") as file:
+        file.seek(_bat_entry_at(path, 0))
+        first = file.read(4)
+        file.seek(_bat_entry_at(path, 4))
+        file.write(first)
+
+    with pytest.raises(VhdError, match=r"damaged: .* inside another block"):
+        read_disk(path)
+
+
+def test_a_sparse_raw_disk_reports_its_data_as_allocated(tmp_path: Path) -> None:
+    path = raw_with_data(tmp_path / "sparse.raw", 64, [0, 30 * MIB])
+
+    disk = read_disk(path)
+
+    assert disk.file_size == 64 * MIB
+    assert disk.allocated is not None
+    assert 2 * 70_000 <= disk.allocated <= 2 * (70_000 + 64 * 1024)
+
+
+def test_a_sparse_fixed_vhd_reports_its_data_as_allocated(tmp_path: Path) -> None:
+    path = tmp_path / "sparse.vhd"
+    run("qemu-img", "create", "-q", "-f", "vpc",
+        "-o", "subformat=fixed,force_size=on", str(path), "40M")  # fmt: skip
+    run("dd", "if=/dev/urandom", f"of={path}", "bs=1M", "count=3", "seek=5",
+        "conv=notrunc", "status=none")  # fmt: skip
+
+    disk = read_disk(path)
+
+    assert disk.container is Container.FIXED_VHD
+    assert disk.allocated is not None
+    assert 3 * MIB <= disk.allocated <= 3 * MIB + 64 * 1024

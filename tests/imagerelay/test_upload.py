@@ -17,12 +17,8 @@ from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
 
 from devstack.config import StackConfig
-from imagerelay.upload import (
-    SPARSE_GRANULE,
-    UploadError,
-    nonzero_ranges,
-    upload_vhd,
-)
+from imagerelay.page_sender import SPARSE_GRANULE, nonzero_ranges
+from imagerelay.upload import UploadError, upload_vhd
 from imagerelay.vhd import (
     FIXED,
     FOOTER_SIZE,
@@ -257,7 +253,7 @@ def test_dynamic_vhd_of_chs_size_sends_nothing(
 
 
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
-def test_failing_progress_callback_deletes_partial_blob(
+def test_interrupted_upload_keeps_an_unstamped_blob_that_resumes(
     tmp_path: Path, container: ContainerClient, error: type[BaseException]
 ) -> None:
     path = dense_vhd(tmp_path / "dense.vhd", 24)
@@ -277,7 +273,19 @@ def test_failing_progress_callback_deletes_partial_blob(
         )
 
     assert calls[-1] < path.stat().st_size
-    assert not blob.exists()
+    partial = blob.get_blob_properties()
+    assert "imagerelay_md5" not in partial.metadata
+    assert not partial.content_settings.content_md5
+    held = sum(r.end + 1 - r.start for r in blob.list_page_ranges())
+    assert 0 < held < path.stat().st_size
+
+    result = upload_vhd(path, blob, metadata={}, chunk_size=MIB, threads=1)
+
+    assert result.resumed
+    assert result.bytes_kept == held
+    assert result.bytes_sent == path.stat().st_size - held
+    assert blob.download_blob().readall() == path.read_bytes()
+    assert result.md5 == file_md5(path)
 
 
 class FailingBlob(BlobClient):
@@ -306,7 +314,7 @@ class CorruptingBlob(BlobClient):
         return super().upload_page(page, offset, length, **kwargs)
 
 
-def test_failed_page_write_deletes_partial_blob_and_hides_sas(
+def test_failed_page_write_keeps_the_partial_blob_and_hides_sas(
     tmp_path: Path, container: ContainerClient, connection_string: str
 ) -> None:
     path = dense_vhd(tmp_path / "dense.vhd", 24)
@@ -319,8 +327,16 @@ def test_failed_page_write_deletes_partial_blob_and_hides_sas(
 
     assert "SECRETSIG" not in str(caught.value)
     assert "sig=REDACTED" in str(caught.value)
+    assert "run the same upload again" in str(caught.value)
     assert caught.value.__cause__ is None
-    assert not blob.exists()
+    assert "imagerelay_md5" not in blob.get_blob_properties().metadata
+
+    plain = container.get_blob_client("dense.vhd")
+    result = upload_vhd(path, plain, metadata={}, chunk_size=MIB, threads=2)
+
+    assert result.resumed and result.bytes_kept >= 3 * MIB
+    assert result.bytes_sent + result.bytes_kept == path.stat().st_size
+    assert plain.download_blob().readall() == path.read_bytes()
 
 
 def test_footer_mismatch_is_caught_and_cleaned_up(

@@ -273,5 +273,51 @@ def test_resize_grows_a_vhd_to_the_next_whole_mib(
     assert content[len(original) : 31 * 2**20] == bytes(31 * 2**20 - len(original))
     footer = parse_footer(content[-512:])
     assert (footer.disk_type, footer.current_size) == (2, 31 * 2**20)
+    old = parse_footer(path.read_bytes()[-512:])
+    assert (footer.timestamp, footer.unique_id) == (old.timestamp, old.unique_id)
+    stamped = blob.get_blob_properties().metadata["imagerelay_md5"]
+    assert stamped == base64.b64encode(hashlib.md5(content).digest()).decode()
+
+
+def test_resize_grows_a_dynamic_vhd_to_the_next_whole_mib(
+    stack: StackConfig, tmp_path: Path
+) -> None:
+    raw = tmp_path / "odd.raw"
+    subprocess.run(["truncate", "-s", str(30 * 2**20 + 512 * 1000), str(raw)],
+                   check=True)  # fmt: skip
+    data = os.urandom(100_000)
+    with raw.open("r+b") as file:
+        file.seek(7 * 2**20)
+        file.write(data)
+        file.seek(30 * 2**20 + 512 * 1000 - 4096)
+        file.write(b"end of the disk".ljust(4096, b"!"))
+    path = tmp_path / "odd.vhd"
+    subprocess.run(
+        ["qemu-img", "convert", "-q", "-f", "raw", "-O", "vpc",
+         "-o", "subformat=dynamic,force_size=on", str(raw), str(path)],
+        check=True,
+    )  # fmt: skip
+
+    code, output = _upload(str(path), "--release", "cli.11", "--os-type", "linux")
+    assert code == 2
+    assert "--resize" in output
+    assert not _blob(stack, "uploads/cli.11/odd.vhd").exists()
+
+    code, output = _upload(
+        str(path), "--release", "cli.11", "--os-type", "linux", "--resize"
+    )
+
+    assert code == 0, output
+    blob = _blob(stack, "uploads/cli.11/odd.vhd")
+    content = blob.download_blob().readall()
+    assert len(content) == 31 * 2**20 + 512
+    original = raw.read_bytes()
+    assert content[: len(original)] == original
+    assert content[len(original) : 31 * 2**20] == bytes(31 * 2**20 - len(original))
+    footer = parse_footer(content[-512:])
+    assert (footer.disk_type, footer.current_size) == (2, 31 * 2**20)
+    assert footer.data_offset == 0xFFFF_FFFF_FFFF_FFFF
+    old = parse_footer(path.read_bytes()[-512:])
+    assert (footer.timestamp, footer.unique_id) == (old.timestamp, old.unique_id)
     stamped = blob.get_blob_properties().metadata["imagerelay_md5"]
     assert stamped == base64.b64encode(hashlib.md5(content).digest()).decode()

@@ -119,3 +119,31 @@ def test_truncated_vhd_is_one_line_error(tmp_path: Path) -> None:
     assert code == 2
     assert output.strip().count("\n") == 0
     assert "truncated" in output
+
+
+def test_sparse_raw_disk_shows_its_data_as_allocated(tmp_path: Path) -> None:
+    path = tmp_path / "sparse.img"
+    run("truncate", "-s", "64M", str(path))
+    run("dd", "if=/dev/urandom", f"of={path}", "bs=1M", "count=2", "seek=10",
+        "conv=notrunc", "status=none")  # fmt: skip
+
+    code, output = inspect(path)
+
+    assert code == 0, output
+    assert "file size:    67,108,864 bytes (64.00 MiB)" in output
+    assert "allocated:    2,097,152 bytes (2.00 MiB)" in output
+
+
+def test_damaged_block_table_is_one_line_naming_the_damage(tmp_path: Path) -> None:
+    path = dynamic_vhd(tmp_path / "disk.vhd", raw_with_data(tmp_path / "r", 20, [0]))
+    content = bytearray(path.read_bytes())
+    table = int.from_bytes(content[512 + 16 : 512 + 24], "big")
+    content[table : table + 4] = (0x0FFF_0000).to_bytes(4, "big")
+    path.write_bytes(bytes(content))
+
+    code, output = inspect(path)
+
+    assert code == 2
+    assert output.strip().count("\n") == 0
+    assert "block allocation table is damaged" in output
+    assert "truncated" not in output
