@@ -113,6 +113,9 @@ def check_source_blob(
     config: StackConfig, account: StackAccount, address: BlobAddress, blob_uri: str
 ) -> int:
     """Virtual size of the blob's fixed VHD, or the ArmError Azure would answer."""
+    # Azure reads the blob from inside, past the fault proxy's throttling.
+    # Limitation: so a blob whose copy the proxy still shows pending reads as
+    # complete here, where Azure would refuse the image.
     client = BlobClient(
         account_url=f"http://{config.host}:{config.azurite_blob_port}/{account.name}",
         container_name=address.container,

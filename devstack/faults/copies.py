@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from xml.etree import ElementTree
 
 from devstack.faults.counters import StorageCounters
 from devstack.faults.profile import FaultProfile
@@ -90,6 +91,7 @@ class CopyBook:
     counters: StorageCounters = field(default_factory=StorageCounters)
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=random.Random)
+    running: list[CopyRecord] = field(default_factory=list)
 
     def set_profile(self, profile: FaultProfile) -> None:
         with self.lock:
@@ -139,11 +141,14 @@ class CopyBook:
             return record
 
     def _count_running(self, now: float, new: CopyRecord) -> None:
+        # Only copies pending at the last start can still be: 6,000 targets stay cheap.
         running = [
             r
-            for r in self.records.values()
-            if r is new or (r.status(now) == "pending" and r.started_at <= now)
+            for r in self.running
+            if r is not new and r.status(now) == "pending" and r.started_at <= now
         ]
+        running.append(new)
+        self.running = running
         accounts: Counter[str] = Counter()
         for record in running:
             accounts.update({record.source_account, record.destination_account})
@@ -195,3 +200,41 @@ class CopyBook:
     def reset_counters(self) -> None:
         with self.lock:
             self.counters = StorageCounters()
+
+
+LIST_FIELDS = {
+    "x-ms-copy-id": "CopyId",
+    "x-ms-copy-source": "CopySource",
+    "x-ms-copy-status": "CopyStatus",
+    "x-ms-copy-progress": "CopyProgress",
+    "x-ms-copy-completion-time": "CopyCompletionTime",
+    "x-ms-copy-status-description": "CopyStatusDescription",
+}
+
+
+def list_with_copies(
+    body: bytes, book: CopyBook, container: tuple[str, str], now: float
+) -> bytes:
+    """A List Blobs answer with the copy properties the proxy knows better."""
+    root = ElementTree.fromstring(body)
+    changed = False
+    for blob in root.iter("Blob"):
+        name = blob.findtext("Name")
+        properties = blob.find("Properties")
+        record = book.records.get((*container, name or ""))
+        if record is None or properties is None:
+            continue
+        headers = record.headers(now)
+        for header, tag in LIST_FIELDS.items():
+            element = properties.find(tag)
+            if header not in headers:
+                if element is not None:
+                    properties.remove(element)
+                continue
+            if element is None:
+                element = ElementTree.SubElement(properties, tag)
+            element.text = headers[header]
+        changed = True
+    if not changed:
+        return body
+    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)

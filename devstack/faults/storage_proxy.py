@@ -16,13 +16,12 @@ import time
 import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
-from xml.etree import ElementTree
 
 from azure.storage.blob import BlobClient
 from mitmproxy import http
 
 from devstack.config import StackConfig
-from devstack.faults.copies import BlobKey, CopyBook
+from devstack.faults.copies import BlobKey, CopyBook, list_with_copies
 from devstack.faults.profile import FaultProfile, saved_profile
 
 logger = logging.getLogger(__name__)
@@ -68,44 +67,6 @@ def blob_key(path: str) -> BlobKey | None:
     return (parts[0], parts[1], parts[2])
 
 
-LIST_FIELDS = {
-    "x-ms-copy-id": "CopyId",
-    "x-ms-copy-source": "CopySource",
-    "x-ms-copy-status": "CopyStatus",
-    "x-ms-copy-progress": "CopyProgress",
-    "x-ms-copy-completion-time": "CopyCompletionTime",
-    "x-ms-copy-status-description": "CopyStatusDescription",
-}
-
-
-def list_with_copies(
-    body: bytes, book: CopyBook, container: tuple[str, str], now: float
-) -> bytes:
-    """A List Blobs answer with the copy properties the proxy knows better."""
-    root = ElementTree.fromstring(body)
-    changed = False
-    for blob in root.iter("Blob"):
-        name = blob.findtext("Name")
-        properties = blob.find("Properties")
-        record = book.records.get((*container, name or ""))
-        if record is None or properties is None:
-            continue
-        headers = record.headers(now)
-        for header, tag in LIST_FIELDS.items():
-            element = properties.find(tag)
-            if header not in headers:
-                if element is not None:
-                    properties.remove(element)
-                continue
-            if element is None:
-                element = ElementTree.SubElement(properties, tag)
-            element.text = headers[header]
-        changed = True
-    if not changed:
-        return body
-    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
-
-
 def _without_query(url: str) -> str:
     """The URL without its query, so no SAS is kept."""
     parts = urlsplit(url)
@@ -133,6 +94,8 @@ class StorageFaults:
         if kind is not None:
             self.book.count_fault(kind)
             if kind == "drop":
+                # Limitation: drops happen before Azurite sees the request; a
+                # response lost after the work was done is not simulated.
                 flow.kill()
                 return
             status, code, message = ERRORS[kind]
@@ -152,6 +115,8 @@ class StorageFaults:
         headers = request.headers
         comp = request.query.get("comp", "")
         if request.method == "PUT" and comp == "copy":
+            # Limitation: the proxy answers Abort Copy Blob itself, without
+            # checking the request's signature as Azurite would.
             if headers.get("x-ms-copy-action", "").lower() == "abort":
                 await self._abort(flow, key, request.query.get("copyid", ""))
             return

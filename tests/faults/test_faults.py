@@ -19,8 +19,8 @@ from imagerelay.naming import (
     tier2_blob_name,
 )
 from tests.conftest import TEST_INVENTORY
-from tests.faults.conftest import SetProfile, artifact_rows, ledger_entities
-from tests.flows.test_release import RELEASE, uploaded_vhd  # noqa: F401
+from tests.faults.conftest import RELEASE, SetProfile, artifact_rows, ledger_entities
+from tests.flows.test_release import uploaded_vhd  # noqa: F401
 
 GOLDEN_MIB = 32  # the uploaded_vhd fixture's size
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,8 +22,8 @@ from devstack.faults import FaultProfile
 from devstack.processes import Service
 from imagerelay.inventory import load_inventory
 from tests.conftest import PROJECT_ROOT, TEST_INVENTORY
-from tests.faults.conftest import SetProfile, ledger_entities
-from tests.flows.test_release import RELEASE, uploaded_vhd  # noqa: F401
+from tests.faults.conftest import RELEASE, SetProfile, ledger_entities
+from tests.flows.test_release import uploaded_vhd  # noqa: F401
 
 IMAGE = "golden-killed"
 
@@ -95,7 +96,13 @@ async def test_a_killed_worker_leaves_nothing_done_twice(
     assert faults.read_counters(stack).arm.images_created < len(targets)
     pid = worker.pid()
     assert pid is not None
+    # The machine dies: the worker and the flow run process, which Prefect starts
+    # in a session of its own.
     os.killpg(pid, signal.SIGKILL)
+    for orphan in _processes_of_run(str(first.id)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(orphan, signal.SIGKILL)
+    await _wait_for(lambda: worker.pid() is None, 10, "the worker to die")
     await _wait_for(
         lambda: not _processes_of_run(str(first.id)), 10, "the flow run to die"
     )
