@@ -9,9 +9,10 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.futures import wait
 from prefect.states import Completed, Failed, State
 
+from blocks.inventory import load_run_inventory
 from blocks.tier0 import Tier0Storage
 from imagerelay.cleanup import Deletion, ReleaseKey, check_complete, complete_releases
-from imagerelay.inventory import Inventory, Target, load_inventory
+from imagerelay.inventory import Inventory, Target
 from imagerelay.ledger import Ledger
 from imagerelay.redact import redact_text
 from imagerelay.settings import get_settings
@@ -51,7 +52,7 @@ async def cleanup_flow(
     """
     logger = get_run_logger()
     settings = get_settings()
-    plan = load_inventory(inventory or settings.inventory)
+    plan = await load_run_inventory(inventory)
     tier0 = await Tier0Storage.load(tier0_block or settings.tier0_block)
     keep = keep or settings.cleanup_keep_images
 

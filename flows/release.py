@@ -77,7 +77,8 @@ async def release_flow(
         hyper_v_generation: V1 (BIOS) or V2 (UEFI); if omitted, what the upload
             was stamped with, else V2.
         os_state: Generalized (sysprepped) or Specialized.
-        inventory: Inventory file; IMAGERELAY_INVENTORY if omitted.
+        inventory: Inventory file; if omitted, the IMAGERELAY_INVENTORY_BLOCK
+            block when set, else the IMAGERELAY_INVENTORY file.
         tier0_block: Tier0Storage block name; IMAGERELAY_TIER0_BLOCK if omitted.
     """
     logger = get_run_logger()

@@ -11,8 +11,7 @@ from rich.table import Table
 
 from imagerelay.cleanup import Deletion
 from imagerelay.commands import fail, make_console
-from imagerelay.commands.tier0 import require_prefect, ui_url
-from imagerelay.inventory import InventoryError, load_inventory
+from imagerelay.commands.tier0 import require_prefect, run_inventory, ui_url
 from imagerelay.settings import get_settings
 
 console = make_console()
@@ -42,10 +41,7 @@ def cleanup(
     Runs the cleanup flow in this process, so the run, its logs and its artifact
     are in the Prefect UI; exits 1 when a deletion failed.
     """
-    try:
-        load_inventory(inventory or get_settings().inventory)
-    except InventoryError as exc:
-        fail(str(exc))
+    run_inventory(inventory)
     require_prefect()
     state, found = asyncio.run(
         _run(release, image_name, keep, dry_run, str(inventory) if inventory else None)

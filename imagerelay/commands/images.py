@@ -12,8 +12,9 @@ from rich.table import Table
 
 from imagerelay import clients
 from imagerelay.commands import make_console
+from imagerelay.commands.tier0 import run_inventory
 from imagerelay.images import source_blob_uri
-from imagerelay.inventory import load_inventory
+from imagerelay.inventory import Inventory
 from imagerelay.settings import get_settings
 
 app = typer.Typer(help="Managed images in the inventory's targets.")
@@ -31,7 +32,7 @@ def list_images(
     inventory: Annotated[Path | None, typer.Option(help="Inventory file.")] = None,
 ) -> None:
     """List images in every target's image resource group."""
-    rows = sorted(asyncio.run(_collect(inventory, release)))
+    rows = sorted(asyncio.run(_collect(run_inventory(inventory), release)))
     if image_name:
         rows = [
             row for row in rows if row[2].split("/")[1].startswith(f"{image_name}-")
@@ -43,11 +44,8 @@ def list_images(
     console.print(f"{len(rows)} images")
 
 
-async def _collect(
-    inventory: Path | None, release: str | None
-) -> list[tuple[str, ...]]:
+async def _collect(plan: Inventory, release: str | None) -> list[tuple[str, ...]]:
     settings = get_settings()
-    plan = load_inventory(inventory or settings.inventory)
     groups = sorted({(t.subscription_id, t.image_resource_group) for t in plan.targets})
     rows: list[tuple[str, ...]] = []
     async with clients.arm_credential() as credential:

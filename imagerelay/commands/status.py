@@ -12,8 +12,12 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from rich.table import Table
 
 from imagerelay.commands import fail, make_console
-from imagerelay.commands.tier0 import open_tier0, require_prefect, ui_url
-from imagerelay.inventory import InventoryError, load_inventory
+from imagerelay.commands.tier0 import (
+    open_tier0,
+    require_prefect,
+    run_inventory,
+    ui_url,
+)
 from imagerelay.ledger import LedgerEntry
 from imagerelay.models import TargetState
 from imagerelay.redact import redact_text
@@ -45,10 +49,7 @@ def status(
     of the release has failed, 2 when the release cannot be read.
     """
     settings = get_settings()
-    try:
-        plan = load_inventory(inventory or settings.inventory)
-    except InventoryError as exc:
-        fail(str(exc))
+    plan = run_inventory(inventory)
     require_prefect()
     try:
         found = asyncio.run(

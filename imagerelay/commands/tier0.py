@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from azure.storage.blob.aio import ContainerClient
 
+from imagerelay.inventory import Inventory, InventoryError
 from imagerelay.ledger import Ledger
 from imagerelay.settings import Settings
 
@@ -65,3 +67,20 @@ def require_prefect() -> None:
             "start the local stack with `imagerelay stack up`, or set PREFECT_API_URL "
             "to your Prefect server"
         )
+
+
+def run_inventory(path: Path | None) -> Inventory:
+    """The inventory a release uses (the file given, else the inventory block, else
+    IMAGERELAY_INVENTORY), or exit 2 naming what is wrong with it."""
+    import asyncio
+
+    from blocks.inventory import load_run_inventory
+    from imagerelay.commands import fail
+    from imagerelay.settings import get_settings
+
+    if path is None and get_settings().inventory_block:
+        require_prefect()  # the block lives in Prefect
+    try:
+        return asyncio.run(load_run_inventory(str(path) if path else None))
+    except InventoryError as exc:
+        fail(str(exc))

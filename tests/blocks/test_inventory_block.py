@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
+import typer
 
 from blocks.inventory import InventoryBlock, load_run_inventory
 from devstack.config import StackConfig
@@ -67,3 +69,22 @@ async def test_the_configured_block_wins_and_edits_apply(
     assert await load_run_inventory(str(TEST_INVENTORY)) == load_inventory(
         TEST_INVENTORY
     )
+
+
+async def test_commands_read_the_configured_block(
+    stack: StackConfig, configured: None
+) -> None:
+    """status, cleanup and images list use the inventory a release uses."""
+    from imagerelay.commands.tier0 import run_inventory
+
+    inventory = load_inventory(PROVISION_INVENTORY)
+    await InventoryBlock.from_inventory(inventory).save(BLOCK, overwrite=True)
+    assert await asyncio.to_thread(run_inventory, None) == inventory
+    assert await asyncio.to_thread(run_inventory, TEST_INVENTORY) == load_inventory(
+        TEST_INVENTORY
+    )
+
+    await InventoryBlock.adelete(BLOCK)
+    with pytest.raises(typer.Exit) as exited:
+        await asyncio.to_thread(run_inventory, None)
+    assert exited.value.exit_code == 2
