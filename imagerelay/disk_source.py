@@ -234,6 +234,7 @@ async def copy_disk(
     if task is not None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    copying = False  # an earlier upload (--replace) is only lost once the copy starts
     try:
         async with disk_access(compute, source.id, access_seconds) as sas_url:
             async with BlobClient.from_blob_url(sas_url) as disk_blob:
@@ -245,6 +246,7 @@ async def copy_disk(
                 )
             metadata = copy_metadata(stamps["imagerelay_release"], sas_url,
                                      str(props.etag), size, None)  # fmt: skip
+            copying = True
             await copy_blob(
                 sas_url,
                 blob,
@@ -268,7 +270,8 @@ async def copy_disk(
             container, blob_name, source.os_type, source.hyper_v_generation
         )
     except BaseException as exc:
-        await _delete_partial(blob, where)
+        if copying:
+            await _delete_partial(blob, where)
         if isinstance(exc, CopyFailed):
             raise DiskSourceError(
                 f"the copy of disk {source.id.name} failed: {redact_text(str(exc))}"

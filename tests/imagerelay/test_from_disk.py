@@ -11,14 +11,16 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import Disk, GrantAccessData
-from azure.storage.blob import BlobClient, ContainerClient
+from azure.storage.blob import BlobClient, ContainerClient, generate_blob_sas
 from typer.testing import CliRunner
 
+from devstack.compute.disk_blobs import ACCESS_POLICY
 from devstack.config import StackAccount, StackConfig
 from devstack.golden import build_golden_vhd
 from imagerelay.cli import app
@@ -107,9 +109,21 @@ def test_a_disk_becomes_an_upload_with_the_file_md5_and_access_ends(
     assert "sig=" not in output and "sig=" not in str(stamps)
 
     assert _state(compute, disk) == "Unattached"
-    # Azurite keeps the copy's source URL, SAS included: the one the command used.
-    access_sas = str(props.copy.source)
-    assert "sig=" in access_sas
+    # The copy source is the disk's blob; the SAS the grant gave for it is bound to
+    # a stored access policy and carries no times, so the same token can be made
+    # again here. Revoking removed the policy: the command's SAS no longer reads.
+    source = urlsplit(str(props.copy.source))
+    disk_account, disk_container, disk_blob = source.path.strip("/").split("/")
+    owner = stack.account(disk_account)
+    assert owner is not None
+    token = generate_blob_sas(
+        owner.name,
+        disk_container,
+        disk_blob,
+        account_key=owner.key,
+        policy_id=ACCESS_POLICY,
+    )
+    access_sas = f"{source.scheme}://{source.netloc}{source.path}?{token}"
     with pytest.raises(HttpResponseError) as revoked:
         BlobClient.from_blob_url(access_sas).download_blob().readall()
     assert revoked.value.status_code == 403
