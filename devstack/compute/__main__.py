@@ -16,6 +16,7 @@ from devstack.compute.images import ImageStore
 from devstack.compute.operations import OperationLog
 from devstack.compute.routes import ArmRoutes
 from devstack.compute.server import ArmServer
+from devstack.compute.state_files import StateTable
 from devstack.config import StackConfig
 from devstack.faults.arm import ArmFaults
 from devstack.faults.profile import saved_profile
@@ -39,9 +40,11 @@ def arm_server(config: StackConfig, issuer: TokenIssuer) -> ArmServer:
     """The HTTPS ARM endpoint on arm_port, with state under <state_dir>/arm."""
     ensure_certificate(config.cert_path, config.key_path)
     arm_dir = config.state_dir / "arm"
-    images = ImageStore(arm_dir / "images.json", delete_seconds=config.image_seconds)
+    images = ImageStore(
+        StateTable(arm_dir, "images"), delete_seconds=config.image_seconds
+    )
     faults = ArmFaults(saved_profile(config.state_dir))
-    operations = OperationLog(arm_dir / "operations.json", faults)
+    operations = OperationLog(StateTable(arm_dir, "operations"), faults)
     routes = ArmRoutes(config, images, operations)
     return ArmServer(
         (config.host, config.arm_port),

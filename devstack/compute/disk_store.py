@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from devstack.compute.operations import iso_time
-from devstack.compute.state_files import read_json, write_json
+from devstack.compute.state_files import StateTable, row_key
 
 GIB = 1024**3
 
@@ -103,16 +102,16 @@ class Disk:
 
 
 class DiskStore:
-    """All disks, saved to <state_dir>/arm/disks.json after every change.
+    """All disks, each saved to the emulator's state as it changes.
 
     `lock` is held by a caller across a check and its change (grant, delete...).
     """
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    def __init__(self, table: StateTable) -> None:
+        self._table = table
         self.lock = threading.RLock()
         self._disks = {
-            disk.key: disk for disk in (Disk(**entry) for entry in read_json(path, []))
+            disk.key: disk for disk in (Disk(**entry) for entry in table.rows())
         }
 
     def get(self, subscription_id: str, resource_group: str, name: str) -> Disk | None:
@@ -150,13 +149,10 @@ class DiskStore:
         """Create or replace the disk."""
         with self.lock:
             self._disks[disk.key] = disk
-            self._save()
+            self._table.put(row_key(*disk.key), asdict(disk))
 
     def remove(self, disk: Disk) -> None:
         """Forget the disk."""
         with self.lock:
             self._disks.pop(disk.key, None)
-            self._save()
-
-    def _save(self) -> None:
-        write_json(self._path, [asdict(disk) for disk in self._disks.values()])
+            self._table.delete([row_key(*disk.key)])

@@ -18,6 +18,7 @@ from devstack.compute.errors import (
 from devstack.compute.operations import Operation, OperationLog
 from devstack.compute.routes import COMPUTE, RG, SUB, ArmRequest, ArmResponse, Handler
 from devstack.compute.source_blob import normalize_location
+from devstack.compute.state_files import StateTable
 from devstack.compute.storage_accounts import has_resource_group
 from devstack.config import StackAccount, StackConfig
 
@@ -37,7 +38,7 @@ class DiskApi:
     def __init__(self, config: StackConfig, operations: OperationLog) -> None:
         self.config = config
         self.operations = operations
-        self.store = DiskStore(config.state_dir / "arm" / "disks.json")
+        self.store = DiskStore(StateTable(config.state_dir / "arm", "disks"))
 
     def routes(self) -> list[tuple[str, dict[str, Handler]]]:
         """(path pattern, handlers by method) for ArmRoutes."""

@@ -6,10 +6,9 @@ import math
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 from devstack.compute.image_request import ImageRequest
-from devstack.compute.state_files import read_json, write_json
+from devstack.compute.state_files import StateTable, row_key
 
 GIB = 1024**3
 
@@ -115,14 +114,14 @@ def image_from_request(
 
 
 class ImageStore:
-    """All images, saved to <state_dir>/arm/images.json after every change."""
+    """All images, each saved to the emulator's state as it changes."""
 
-    def __init__(self, path: Path, delete_seconds: float) -> None:
-        self._path = path
+    def __init__(self, table: StateTable, delete_seconds: float) -> None:
+        self._table = table
         self._delete_seconds = delete_seconds
         self._lock = threading.Lock()
         self._images: dict[tuple[str, str, str], Image] = {}
-        for entry in read_json(path, []):
+        for entry in table.rows():
             image = Image(**entry)
             self._images[image.key] = image
 
@@ -136,10 +135,11 @@ class ImageStore:
         for key in gone:
             del self._images[key]
         if gone:
-            self._save()
+            self._table.delete(row_key(*key) for key in gone)
 
-    def _save(self) -> None:
-        write_json(self._path, [asdict(image) for image in self._images.values()])
+    def _save(self, image: Image) -> None:
+        self._images[image.key] = image
+        self._table.put(row_key(*image.key), asdict(image))
 
     def get(self, subscription_id: str, resource_group: str, name: str) -> Image | None:
         """The image, including one being deleted."""
@@ -165,13 +165,11 @@ class ImageStore:
     def put(self, image: Image) -> None:
         """Create or replace the image."""
         with self._lock:
-            self._images[image.key] = image
-            self._save()
+            self._save(image)
 
     def start_delete(self, image: Image, now: float) -> Image:
         """Mark the image Deleting; it disappears delete_seconds later."""
         deleting = replace(image, deleted_at=now)
         with self._lock:
-            self._images[image.key] = deleting
-            self._save()
+            self._save(deleting)
         return deleting

@@ -7,9 +7,8 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from devstack.compute.state_files import read_json, write_json
+from devstack.compute.state_files import StateTable
 from devstack.faults.arm import ArmFaults
 from devstack.faults.profile import FaultProfile
 
@@ -57,15 +56,13 @@ class Operation:
 
 
 class OperationLog:
-    """The operations of the last hour, kept in <state_dir>/arm/operations.json."""
+    """The operations of the last hour, each saved to the emulator's state."""
 
-    def __init__(self, path: Path, faults: ArmFaults | None = None) -> None:
-        self._path = path
+    def __init__(self, table: StateTable, faults: ArmFaults | None = None) -> None:
+        self._table = table
         self.faults = faults or ArmFaults(FaultProfile())
         self._lock = threading.Lock()
-        self._operations = {
-            entry["id"]: Operation(**entry) for entry in read_json(path, [])
-        }
+        self._operations = {entry["id"]: Operation(**entry) for entry in table.rows()}
 
     def start(
         self,
@@ -85,20 +82,25 @@ class OperationLog:
             error=error,
         )
         with self._lock:
-            self._operations = {
-                key: kept
+            expired = [
+                key
                 for key, kept in self._operations.items()
-                if kept.done_at > now - KEEP_SECONDS
-            }
+                if kept.done_at <= now - KEEP_SECONDS
+            ]
+            for key in expired:
+                del self._operations[key]
+            self._table.delete(expired)
             self._operations[operation.id] = operation
+            self._table.put(operation.id, asdict(operation))
+            subscription = subscription_id.lower()
             running = sum(
                 1
                 for kept in self._operations.values()
-                if kept.subscription_id.lower() == subscription_id.lower()
-                and kept.started_at <= now < kept.done_at
+                if kept.done_at > now
+                and kept.subscription_id.lower() == subscription
+                and kept.started_at <= now
             )
             self.faults.operations_running(subscription_id, max(running, 1))
-            write_json(self._path, [asdict(kept) for kept in self._operations.values()])
         return operation
 
     def get(self, subscription_id: str, operation_id: str) -> Operation | None:

@@ -8,12 +8,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 from devstack.compute.arm_http import ArmRequest, ArmResponse, Route
 from devstack.compute.errors import ArmError, resource_group_not_found
 from devstack.compute.operations import OperationLog
-from devstack.compute.state_files import read_json, write_json
+from devstack.compute.state_files import StateTable, row_key
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +47,13 @@ class Group:
 
 
 class GroupStore:
-    """Every resource group, saved to <state_dir>/arm/resource_groups.json."""
+    """Every resource group, each saved to the emulator's state as it changes."""
 
-    def __init__(self, path: Path, delete_seconds: float) -> None:
-        self._path = path
+    def __init__(self, table: StateTable, delete_seconds: float) -> None:
+        self._table = table
         self._delete_seconds = delete_seconds
         self._lock = threading.Lock()
-        self._groups = {g.key: g for g in (Group(**e) for e in read_json(path, []))}
+        self._groups = {g.key: g for g in (Group(**e) for e in table.rows())}
 
     def _purge(self, now: float) -> None:
         gone = [
@@ -66,10 +65,7 @@ class GroupStore:
         for key in gone:
             del self._groups[key]
         if gone:
-            self._save()
-
-    def _save(self) -> None:
-        write_json(self._path, [asdict(group) for group in self._groups.values()])
+            self._table.delete(row_key(*key) for key in gone)
 
     def get(self, subscription_id: str, name: str) -> Group | None:
         """The group, including one being deleted."""
@@ -89,7 +85,7 @@ class GroupStore:
     def put(self, group: Group) -> None:
         with self._lock:
             self._groups[group.key] = group
-            self._save()
+            self._table.put(row_key(*group.key), asdict(group))
 
 
 class ResourceGroupRoutes:
@@ -192,7 +188,8 @@ class ResourceGroupRoutes:
             logger.info(
                 "Deleting resource group %s/%s", group.subscription_id, group.name
             )
-        seconds = max(0.0, group.deleted_at + self.delete_seconds - now)
+        deleted_at = group.deleted_at if group.deleted_at is not None else now
+        seconds = max(0.0, deleted_at + self.delete_seconds - now)
         operation = self.operations.start(
             group.subscription_id, group.location, seconds
         )

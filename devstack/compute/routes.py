@@ -20,6 +20,7 @@ from devstack.compute.images import ImageStore, image_from_request
 from devstack.compute.operations import Operation, OperationLog
 from devstack.compute.resource_groups import GroupStore, ResourceGroupRoutes
 from devstack.compute.source_blob import check_source_blob, source_account
+from devstack.compute.state_files import StateTable
 from devstack.compute.storage_accounts import AccountStore, has_subscription
 from devstack.compute.storage_routes import StorageRoutes
 from devstack.config import StackConfig
@@ -41,11 +42,13 @@ class ArmRoutes:
         self.images = images
         self.operations = operations
         arm_dir = config.state_dir / "arm"
-        self.groups = GroupStore(arm_dir / "resource_groups.json", config.image_seconds)
+        self.groups = GroupStore(
+            StateTable(arm_dir, "resource_groups"), config.image_seconds
+        )
         self.storage = StorageRoutes(
             config,
             self.groups,
-            AccountStore(arm_dir / "storage_accounts.json"),
+            AccountStore(StateTable(arm_dir, "storage_accounts")),
             operations,
             config.image_seconds,
         )

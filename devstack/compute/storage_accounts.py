@@ -6,11 +6,10 @@ import logging
 import re
 import threading
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 from devstack.compute.errors import ArmError
 from devstack.compute.operations import iso_time
-from devstack.compute.state_files import read_json, write_json
+from devstack.compute.state_files import StateTable, saved_rows
 from devstack.config import StackAccount, StackConfig
 
 logger = logging.getLogger(__name__)
@@ -74,17 +73,12 @@ class Account:
 
 
 class AccountStore:
-    """Every storage account, saved to <state_dir>/arm/storage_accounts.json."""
+    """Every storage account, each saved to the emulator's state as it changes."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    def __init__(self, table: StateTable) -> None:
+        self._table = table
         self._lock = threading.Lock()
-        self._accounts = {
-            a.name: a for a in (Account(**e) for e in read_json(path, []))
-        }
-
-    def _save(self) -> None:
-        write_json(self._path, [asdict(a) for a in self._accounts.values()])
+        self._accounts = {a.name: a for a in (Account(**e) for e in table.rows())}
 
     def named(self, name: str) -> Account | None:
         """The account of that name anywhere: names are unique across Azure."""
@@ -106,12 +100,12 @@ class AccountStore:
     def put(self, account: Account) -> None:
         with self._lock:
             self._accounts[account.name] = account
-            self._save()
+            self._table.put(account.name, asdict(account))
 
     def delete(self, name: str) -> Account | None:
         with self._lock:
             gone = self._accounts.pop(name, None)
-            self._save()
+            self._table.delete([name])
             return gone
 
 
@@ -268,7 +262,7 @@ def has_resource_group(
     config: StackConfig, subscription_id: str, resource_group: str
 ) -> bool:
     """Whether the group exists in ARM now, read from the emulator's saved state."""
-    groups = read_json(config.state_dir / "arm" / "resource_groups.json", [])
+    groups = saved_rows(config.state_dir / "arm", "resource_groups")
     return any(
         group["subscription_id"].lower() == subscription_id.lower()
         and group["name"].lower() == resource_group.lower()

@@ -24,6 +24,7 @@ from azure.storage.blob import BlobServiceClient
 
 from devstack.compute.image_request import parse_image_request
 from devstack.compute.images import ImageStore, image_from_request
+from devstack.compute.state_files import StateTable
 from devstack.compute.vhd_check import check_fixed_vhd
 from devstack.config import StackAccount, StackConfig
 
@@ -528,8 +529,8 @@ async def test_arm_requires_token_and_api_version(
 def test_images_survive_a_restart(tmp_path: Path) -> None:
     request = parse_image_request(image_body("West Europe", "http://h/a/c/b.vhd"))
     image = image_from_request("sub", "rg", "Img", request, VIRTUAL_SIZE, ready_at=0.0)
-    ImageStore(tmp_path / "images.json", delete_seconds=1.0).put(image)
-    reloaded = ImageStore(tmp_path / "images.json", delete_seconds=1.0)
+    ImageStore(StateTable(tmp_path, "images"), delete_seconds=1.0).put(image)
+    reloaded = ImageStore(StateTable(tmp_path, "images"), delete_seconds=1.0)
     assert reloaded.get("SUB", "RG", "img") == image
     assert image.body(time.time())["location"] == "westeurope"
 
