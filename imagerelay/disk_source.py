@@ -9,6 +9,7 @@ import logging
 import re
 import signal
 import time
+import uuid
 from dataclasses import dataclass
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
@@ -96,6 +97,14 @@ def parse_disk_id(text: str) -> DiskId:
             "<subscription>/resourceGroups/<group>/providers/Microsoft.Compute/disks/"
             "<disk>, as `az disk show -g <group> -n <disk> --query id -o tsv` prints"
         )
+    try:
+        uuid.UUID(match["sub"])
+    except ValueError:
+        raise DiskSourceError(
+            f"the subscription {match['sub']!r} in the disk id is not a subscription "
+            "id (a GUID); copy the id from `az disk show -g <group> -n <disk> --query "
+            "id -o tsv`"
+        ) from None
     return DiskId(match["sub"], match["rg"], match["name"])
 
 
@@ -167,6 +176,12 @@ async def read_disk(compute: ComputeManagementClient, disk_id: DiskId) -> Disk:
         return await compute.disks.get(disk_id.resource_group, disk_id.name)
     except ResourceNotFoundError as exc:
         code = getattr(getattr(exc, "error", None), "code", None) or "NotFound"
+        if code == "SubscriptionNotFound":
+            raise DiskSourceError(
+                f"subscription {disk_id.subscription_id} was not found "
+                f"({code}): it does not exist or your identity cannot see it; check "
+                "`az account list -o table` and the identity's role assignments"
+            ) from None
         raise DiskSourceError(
             f"disk {disk_id.name} was not found in resource group "
             f"{disk_id.resource_group} of subscription {disk_id.subscription_id} "

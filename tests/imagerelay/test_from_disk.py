@@ -203,6 +203,10 @@ def test_refusals_name_the_fix_and_leave_nothing_in_tier0(
 
     cases = {
         "/subscriptions/x/disks/y": "not a managed disk resource id",
+        missing.replace(sub, "my-sub"): "is not a subscription id (a GUID)",
+        missing.replace(sub, "0badc0de-0000-4000-8000-000000000000"): (
+            "az account list"
+        ),
         missing: "was not found",
         attached.id: "attached to VM",
         data.id: "data disk",
