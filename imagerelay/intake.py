@@ -78,7 +78,14 @@ def generation_for(
     """
     suggested: HyperVGeneration = "V1" if style is PartitionStyle.MBR else "V2"
     if chosen is None:
-        say(f"Hyper-V generation {suggested} ({style} partition table)")
+        if style in (PartitionStyle.MBR, PartitionStyle.GPT):
+            say(f"Hyper-V generation {suggested} ({style} partition table)")
+        else:
+            say(
+                f"Hyper-V generation {suggested}: no MBR or GPT partition table was "
+                "found to suggest one; pass --hyper-v-generation if the disk boots "
+                "with BIOS (V1)"
+            )
         return suggested
     if style in (PartitionStyle.MBR, PartitionStyle.GPT) and chosen != suggested:
         say(

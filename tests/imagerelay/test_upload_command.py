@@ -321,3 +321,18 @@ def test_resize_grows_a_dynamic_vhd_to_the_next_whole_mib(
     assert (footer.timestamp, footer.unique_id) == (old.timestamp, old.unique_id)
     stamped = blob.get_blob_properties().metadata["imagerelay_md5"]
     assert stamped == base64.b64encode(hashlib.md5(content).digest()).decode()
+
+
+def test_a_disk_without_a_partition_table_gets_v2_and_the_option_named() -> None:
+    from imagerelay.disk_format import PartitionStyle
+    from imagerelay.intake import generation_for
+
+    said: list[str] = []
+    assert generation_for(None, PartitionStyle.NONE, said.append) == "V2"
+    assert "no MBR or GPT partition table" in said[0]
+    assert "--hyper-v-generation" in said[0]
+    said.clear()
+    assert generation_for(None, PartitionStyle.GPT, said.append) == "V2"
+    assert said == ["Hyper-V generation V2 (GPT partition table)"]
+    assert generation_for("V1", PartitionStyle.GPT, said.append) == "V1"
+    assert "usually boots as V2, not V1" in said[-1]
