@@ -86,6 +86,12 @@ class DiskFile:
         return str(self.partition_style)
 
 
+def _named(exc: VhdError, path: Path) -> VhdError:
+    """The error with the file's name in front, unless it names the file already."""
+    text = str(exc)
+    return VhdError(text if path.name in text else f"{path.name}: {text}")
+
+
 def raw_virtual_size(file_size: int) -> int:
     """A raw disk's virtual size: its length rounded up to a whole MiB."""
     return -(-file_size // MIB) * MIB
@@ -179,7 +185,7 @@ def read_disk(path: Path) -> DiskFile:
     try:
         footer = parse_footer(tail)
     except VhdError as exc:
-        raise VhdError(f"{path.name}: {exc}") from None
+        raise _named(exc, path) from None
     blocks = None
     allocated = data_bytes(path, size - FOOTER_SIZE)
     container = Container.FIXED_VHD
@@ -187,7 +193,7 @@ def read_disk(path: Path) -> DiskFile:
         try:
             blocks = read_block_table(path, footer)
         except VhdError as exc:
-            raise VhdError(f"{path.name}: {exc}") from None
+            raise _named(exc, path) from None
         allocated = blocks.allocated_blocks * blocks.header.block_size
         container = Container.DYNAMIC_VHD
         if footer.disk_type == DIFFERENCING:

@@ -204,6 +204,7 @@ def test_a_damaged_table_entry_is_called_damaged_not_truncated(
     assert "block allocation table is damaged" in message
     assert "entry for block 0" in message and where in message
     assert "truncated" not in message
+    assert message.count("disk.vhd") == 1, message
 
 
 def test_two_entries_for_the_same_data_are_a_damaged_table(tmp_path: Path) -> None:
