@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobProperties
@@ -59,6 +60,11 @@ def upload_md5(blob: BlobProperties) -> str | None:
     return base64.b64encode(md5).decode() if md5 else metadata[META_MD5]
 
 
+def _created(blob: BlobProperties) -> datetime:
+    """When the upload was made: a later metadata change does not make it newer."""
+    return blob.creation_time or blob.last_modified
+
+
 async def newest_unreleased_upload(
     container: ContainerClient,
     os_type: OsType,
@@ -83,7 +89,7 @@ async def newest_unreleased_upload(
             or upload_md5(blob) is None
         ):
             continue
-        if newest is None or blob.last_modified > newest.last_modified:
+        if newest is None or _created(blob) > _created(newest):
             newest = blob
     if newest is None:
         raise NothingToRelease(

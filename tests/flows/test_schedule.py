@@ -64,6 +64,12 @@ async def test_newest_finished_upload_of_the_image_unless_released(
         stack.connection_string("irtier0"), "schedpick"
     ) as client:
         picked = await newest_unreleased_upload(client, "Linux", IMAGE, {})
+        # A later restamp of an older upload (e.g. its metadata fixed by hand)
+        # does not make it the newest: uploads are ordered by creation time.
+        await client.get_blob_client("uploads/a/old.vhd").set_blob_metadata(
+            {**linux, "imagerelay_image_name": IMAGE}
+        )
+        assert await newest_unreleased_upload(client, "Linux", IMAGE, {}) == picked
         with pytest.raises(NothingToRelease, match=r"was released as 2026\.01"):
             await newest_unreleased_upload(client, "Linux", IMAGE, {new_md5: "2026.01"})
         rhel = await newest_unreleased_upload(client, "Linux", "rhel", {})
