@@ -3,7 +3,8 @@
 A process worker starts each flow run in a fresh Python process; this script is that
 process, running one release flow per image at once, so its peak memory is the flow
 run's. Run by bench/fanout.py as `python bench/fanout_imagerelay.py STATE_DIR
-INVENTORY RESULT RELEASE VHD:OS_TYPE:IMAGE...`.
+INVENTORY RESULT RELEASE VHD:OS_TYPE:IMAGE...`. With IMAGERELAY_BENCH_PROFILE=FILE
+set it runs under cProfile and writes the stats there.
 """
 
 from __future__ import annotations
@@ -55,7 +56,15 @@ def main() -> None:
     os.environ.update(service_env(config, Path(plan_path)))
     probe = Probe(stack_ports(config))
     probe.install()
-    figures = asyncio.run(run(release_id, images))
+    profile_path = os.environ.get("IMAGERELAY_BENCH_PROFILE")
+    if profile_path:
+        import cProfile
+
+        with cProfile.Profile() as profiler:
+            figures = asyncio.run(run(release_id, images))
+        profiler.dump_stats(profile_path)
+    else:
+        figures = asyncio.run(run(release_id, images))
     flush_prefect_clients()
     probe.write(Path(result), **figures)
 
