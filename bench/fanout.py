@@ -30,6 +30,8 @@ sys.path.insert(0, str(PROJECT_ROOT))
 sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 
 import fanout_postgres  # noqa: E402
+from fanout_process import tree_cpu_seconds, tree_peak_rss_mib  # noqa: E402
+from fanout_report import report  # noqa: E402
 
 from devstack import stack as devstack  # noqa: E402
 from devstack.processes import Service  # noqa: E402
@@ -112,69 +114,36 @@ def upload_vhds(config: Any, plan_path: Path, root: Path, size_mib: int) -> list
 
 
 def run_side(
-    script: str, state: Path, plan: Path, release: str, specs: list[str]
+    script: str,
+    state: Path,
+    plan: Path,
+    release: str,
+    specs: list[str],
+    deadline: float | None = None,
 ) -> dict[str, Any]:
-    """Run one side in its own process and return what its probe measured."""
+    """Run one side in its own process and return what its probe measured.
+
+    A side still running at the deadline (seconds) is killed and returned as
+    stopped; what it got done is then read from the stack's counters.
+    """
     result = state.parent / f"{script}-{release}.json"
     log = state.parent / f"{script}-{release}.log"
     command = [sys.executable, str(PROJECT_ROOT / "bench" / f"{script}.py")]
     command += [str(state), str(plan), str(result), release, *specs]
     started = time.perf_counter()
     with log.open("w") as out:
-        code = subprocess.run(
-            command, cwd=PROJECT_ROOT, stdout=out, stderr=out
-        ).returncode
+        try:
+            code = subprocess.run(
+                command, cwd=PROJECT_ROOT, stdout=out, stderr=out, timeout=deadline
+            ).returncode
+        except subprocess.TimeoutExpired:
+            return {"stopped": True, "seconds": time.perf_counter() - started}
     if code != 0 or not result.exists():
         tail = log.read_text()[-3000:]
         raise SystemExit(f"{script} exited {code}; its log ends with:\n{tail}")
     figures = json.loads(result.read_text())
     figures["process_seconds"] = time.perf_counter() - started
     return figures
-
-
-def _tree(pid: int | None) -> list[int]:
-    """A process and its descendants."""
-    if pid is None:
-        return []
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo += children.get(current, [])
-    return found
-
-
-def tree_peak_rss_mib(pid: int | None) -> float:
-    """Sum of the peak RSS (VmHWM) of a process and its descendants."""
-    total = 0.0
-    for member in _tree(pid):
-        try:
-            status = Path(f"/proc/{member}/status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                total += int(line.split()[1]) / 1024
-    return total
-
-
-def tree_cpu_seconds(pid: int | None) -> float:
-    """CPU time (user + system) used so far by a process and its descendants."""
-    total = 0.0
-    for member in _tree(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def stack_cpu(state: Path) -> dict[str, float]:
@@ -234,11 +203,13 @@ def run_imagerelay(
     state = config.state_dir
     before = stack_cpu(state)
     reset_seen(config, args)
-    side = run_side("fanout_imagerelay", state, plan, database, specs)
+    deadline = args.deadline_minutes * 60 if args.deadline_minutes else None
+    side = run_side("fanout_imagerelay", state, plan, database, specs, deadline)
     side["stack_cpu"] = cpu_delta(before, stack_cpu(state))
     side["seen"] = stack_seen(config, args)
     figures["imagerelay"] = side
-    print(f"[{database}] imagerelay {side['seconds']:.1f} s", flush=True)
+    stopped = " (stopped at the deadline)" if side.get("stopped") else ""
+    print(f"[{database}] imagerelay {side['seconds']:.1f} s{stopped}", flush=True)
 
 
 def run_database(
@@ -283,66 +254,6 @@ def run_database(
     return figures
 
 
-def report(targets: int, settings: Any, results: dict[str, dict[str, Any]]) -> None:
-    operations = targets * len(IMAGES)
-    limits = (
-        f"limits: copies {settings.limit_copies}, per account "
-        f"{settings.limit_copies_per_account}, images per subscription "
-        f"{settings.limit_images_per_subscription}"
-    )
-    print(f"\n{targets} targets x {len(IMAGES)} images = {operations} image operations")
-    print(limits)
-    floor = next((r["floor"] for r in results.values() if "floor" in r), None)
-    rows = [("floor (asyncio)", floor, None)] if floor else []
-    rows += [
-        (f"imagerelay, {db}", r["imagerelay"], r)
-        for db, r in results.items()
-        if "imagerelay" in r
-    ]
-    print(
-        f"{'run':<22}{'wall s':>8}{'ratio':>7}{'calls/op':>9}"
-        f"{'  (blob/table/arm/id)':<24}{'RSS MiB':>8}{'server':>8}{'copies':>7}"
-        f"{'/acct':>6}{'img/sub':>8}{'failed':>7}"
-    )
-    for name, side, db in rows:
-        calls = side["calls"]
-        split = "/".join(
-            f"{calls.get(k, 0) / operations:.1f}"
-            for k in ("blob", "table", "arm", "identity")
-        )
-        ratio = f"{side['seconds'] / floor['seconds']:.2f}" if floor else "-"
-        server = f"{db['server_peak_rss_mib']:.0f}" if db else "-"
-        print(
-            f"{name:<22}{side['seconds']:>8.1f}{ratio:>7}"
-            f"{sum(calls.values()) / operations:>9.1f}  {split:<22}"
-            f"{side['peak_rss_mib']:>8.0f}{server:>8}{side['peak_copies']:>7}"
-            f"{side['peak_copies_per_account']:>6}{side['peak_images_per_subscription']:>8}"
-            f"{side['failed']:>7}"
-        )
-    print(
-        f"\n{'CPU ms per operation':<22}{'flow run':>9}{'server':>8}{'azurite':>8}"
-        f"{'arm':>6}{'total':>7}"
-    )
-    for name, side, _ in rows:
-        cpu = side["stack_cpu"]
-        parts = [side["cpu_seconds"], cpu["prefect-server"], cpu["azurite"], cpu["arm"]]
-        print(
-            f"{name:<22}"
-            + "".join(
-                f"{1000 * p / operations:>{w}.0f}"
-                for p, w in zip([*parts, sum(parts)], (9, 8, 8, 6, 7), strict=True)
-            )
-        )
-    print("\nseen by the stack (fault proxy and ARM emulator counters):")
-    for name, side, _ in rows:
-        print(f"  {name:<22}{side.get('seen') or 'not counted (instant copies)'}")
-    for db, result in results.items():
-        print(
-            f"stack up ({db}): {result['stack_up_seconds']:.0f} s; load average "
-            f"{result['load_before']:.1f} before, {result['load_after']:.1f} after"
-        )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscriptions", type=int, default=300)
@@ -372,6 +283,12 @@ def main() -> None:
         "--floor-only", action="store_true", help="run the floor and stop there"
     )
     parser.add_argument(
+        "--deadline-minutes",
+        type=float,
+        help="stop an imagerelay run after this long and report what it got done "
+        "(images created, rate) instead of its full figures",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the run's logs (not the stack)"
     )
     args = parser.parse_args()
@@ -396,7 +313,7 @@ def main() -> None:
             results[database] = run_database(
                 args, database, root, plan, floor=index == 0
             )
-    report(targets, Settings(), results)
+    report(targets, len(IMAGES), Settings(), results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
