@@ -5,20 +5,20 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 from devstack.compute.operations import iso_time
+from devstack.compute.resource import ComputeResource
 from devstack.compute.state_files import StateTable, row_key
 
 GIB = 1024**3
 
 
 @dataclass(frozen=True)
-class Disk:
+class Disk(ComputeResource):
     """One Microsoft.Compute/disks resource and the Azurite blob that holds it."""
 
-    subscription_id: str
-    resource_group: str
-    name: str
+    resource_type: ClassVar[str] = "disks"
     location: str
     tags: dict[str, str]
     sku: str
@@ -37,23 +37,6 @@ class Disk:
     access_sas: str | None = None
     access_expires: float | None = None
     access_operation: str | None = None
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        """Case-insensitive identity, as ARM compares names."""
-        return (
-            self.subscription_id.lower(),
-            self.resource_group.lower(),
-            self.name.lower(),
-        )
-
-    @property
-    def resource_id(self) -> str:
-        """The ARM id of the disk."""
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/"
-            f"{self.resource_group}/providers/Microsoft.Compute/disks/{self.name}"
-        )
 
     def has_access(self, now: float) -> bool:
         """Whether a granted SAS is still live; Azure ends it at its expiry."""

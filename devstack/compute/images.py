@@ -6,20 +6,20 @@ import math
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
+from typing import ClassVar
 
 from devstack.compute.image_request import ImageRequest
+from devstack.compute.resource import ComputeResource
 from devstack.compute.state_files import StateTable, row_key
 
 GIB = 1024**3
 
 
 @dataclass(frozen=True)
-class Image:
+class Image(ComputeResource):
     """One Microsoft.Compute/images resource and when its operations finish."""
 
-    subscription_id: str
-    resource_group: str
-    name: str
+    resource_type: ClassVar[str] = "images"
     location: str
     tags: dict[str, str]
     os_type: str
@@ -32,23 +32,6 @@ class Image:
     ready_at: float
     deleted_at: float | None = None
     error: dict[str, str] | None = None
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        """Case-insensitive identity, as ARM compares names."""
-        return (
-            self.subscription_id.lower(),
-            self.resource_group.lower(),
-            self.name.lower(),
-        )
-
-    @property
-    def resource_id(self) -> str:
-        """The ARM id of the image."""
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/"
-            f"{self.resource_group}/providers/Microsoft.Compute/images/{self.name}"
-        )
 
     def provisioning_state(self, now: float) -> str:
         """Creating until ready, Deleting while a delete runs, then the outcome."""
