@@ -1,9 +1,10 @@
 """The floor of the fan-out bench: imagerelay's Azure calls with bare asyncio.
 
 No Prefect: the same core functions (source check, tier-1 seeding by doubling, the
-ledger, copy_blob, ensure_image) and so the same Azure SDK aio calls, under asyncio
-semaphores of the same sizes as the Prefect concurrency limits, with one credential
-and one client per storage account and subscription shared by every target.
+ledger, copy_blob, ensure_image) and so the same Azure SDK aio calls, under the
+asyncio semaphores imagerelay puts in front of its Prefect concurrency limits
+(LocalGates, of the same sizes), with the clients a release shares (SharedClients:
+one credential, one client per storage account and subscription).
 
 Run by bench/fanout.py as `python bench/fanout_floor.py STATE_DIR INVENTORY RESULT
 RELEASE VHD:OS_TYPE:IMAGE...`.
@@ -15,7 +16,7 @@ import asyncio
 import os
 import sys
 import time
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,89 +27,14 @@ sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 
 from fanout_probe import Probe, stack_ports  # noqa: E402
 
-
-class Limits:
-    """asyncio semaphores named and sized like imagerelay's concurrency limits."""
-
-    def __init__(self, settings: Any) -> None:
-        self.sizes = {
-            "copies": settings.limit_copies,
-            "account": settings.limit_copies_per_account,
-            "images": settings.limit_images_per_subscription,
-        }
-        self._semaphores: dict[str, asyncio.Semaphore] = {}
-
-    def _get(self, kind: str, key: str) -> asyncio.Semaphore:
-        name = f"{kind}:{key}"
-        if name not in self._semaphores:
-            self._semaphores[name] = asyncio.Semaphore(self.sizes[kind])
-        return self._semaphores[name]
-
-    @asynccontextmanager
-    async def copy(self, source: str, destination: str):  # type: ignore[no-untyped-def]
-        held = [self._get("copies", "all"), self._get("account", source)]
-        if destination != source:
-            held.append(self._get("account", destination))
-        async with AsyncExitStack() as stack:
-            for semaphore in held:
-                await stack.enter_async_context(semaphore)
-            yield
-
-    def image(self, subscription: str) -> asyncio.Semaphore:
-        return self._get("images", subscription)
-
-
-class Clients:
-    """One credential, and one client per account or subscription, for all targets."""
-
-    def __init__(self, settings: Any, stack: AsyncExitStack) -> None:
-        from imagerelay import clients
-
-        self.settings = settings
-        self.stack = stack
-        self.credential = clients.arm_credential()
-        self._cache: dict[tuple[str, str], Any] = {}
-
-    async def _client(self, kind: str, key: str, make: Any) -> Any:
-        if (kind, key) not in self._cache:
-            self._cache[kind, key] = await self.stack.enter_async_context(make())
-        return self._cache[kind, key]
-
-    async def blob(self, account: str) -> Any:
-        from imagerelay import clients
-
-        return await self._client(
-            "blob",
-            account,
-            lambda: clients.blob_service(self.settings, account, self.credential),
-        )
-
-    async def compute(self, subscription: str) -> Any:
-        from imagerelay import clients
-
-        return await self._client(
-            "compute",
-            subscription,
-            lambda: clients.compute_client(
-                self.settings, self.credential, subscription
-            ),
-        )
-
-    async def storage(self, subscription: str) -> Any:
-        from imagerelay import clients
-
-        return await self._client(
-            "storage",
-            subscription,
-            lambda: clients.storage_management_client(
-                self.settings, self.credential, subscription
-            ),
-        )
+from imagerelay.clients import SharedClients, shared_clients  # noqa: E402
+from imagerelay.limits import LocalGates  # noqa: E402
 
 
 async def release(
-    azure: Clients,
-    limits: Limits,
+    azure: SharedClients,
+    stack: AsyncExitStack,
+    limits: LocalGates,
     plan: Any,
     release_id: str,
     vhd: str,
@@ -129,11 +55,11 @@ async def release(
     tier0 = plan.tier0
     timeout = settings.copy_timeout_minutes * 60
     lifetime = timedelta(seconds=timeout + 600)
-    service = await azure.blob(tier0.storage_account)
+    service = azure.blob(tier0.storage_account)
     container = service.get_container_client(tier0.container)
     source = await verify_source(container, vhd, os_type, None)  # type: ignore[arg-type]
     rel = Release(id=release_id, image_name=image_name, os_type=os_type, source=source)  # type: ignore[arg-type]
-    tables = await azure.stack.enter_async_context(_table_service(tier0))
+    tables = await stack.enter_async_context(_table_service(tier0))
     ledger = Ledger(tables.get_table_client("imagerelayledger"))
     await ledger.ensure_table()
     check_same_source(rel, await ledger.entries(release_id, image_name))
@@ -166,10 +92,10 @@ async def release(
         blob = tier1[index % len(tier1)]
         await ledger.record(rel, target, TargetState.COPYING, source_blob=blob)
         try:
-            storage = await azure.storage(target.subscription_id)
+            storage = azure.storage(target.subscription_id)
             await check_account_location(storage, target)
             url = await read_sas_url(container.get_blob_client(blob), lifetime)
-            destination = (await azure.blob(target.storage_account)).get_blob_client(
+            destination = azure.blob(target.storage_account).get_blob_client(
                 target.container, tier2_blob_name(release_id, image_name)
             )
             async with limits.copy(tier0.storage_account, target.storage_account):
@@ -191,7 +117,7 @@ async def release(
                 copy_seconds=copy.seconds,
                 copy_reused=copy.skipped,
             )
-            compute = await azure.compute(target.subscription_id)
+            compute = azure.compute(target.subscription_id)
             name = managed_image_name(release_id, image_name, target.region)
             async with limits.image(target.subscription_id):
                 image = await ensure_image(compute, target, rel, name, copy.destination)
@@ -226,14 +152,16 @@ async def run(plan_path: Path, release_id: str, images: list[str]) -> dict[str, 
 
     settings = get_settings()
     plan = load_inventory(plan_path)
-    limits = Limits(settings)
+    limits = LocalGates(
+        settings.limit_copies,
+        settings.limit_copies_per_account,
+        settings.limit_images_per_subscription,
+    )
     started = time.perf_counter()
-    async with AsyncExitStack() as stack:
-        azure = Clients(settings, stack)
-        await stack.enter_async_context(azure.credential)
+    async with AsyncExitStack() as stack, shared_clients(settings) as azure:
         failed = await asyncio.gather(
             *(
-                release(azure, limits, plan, release_id, vhd, os_type, image)
+                release(azure, stack, limits, plan, release_id, vhd, os_type, image)
                 for vhd, os_type, image in (spec.split(":") for spec in images)
             )
         )
