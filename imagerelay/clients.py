@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, cast
 
+import aiohttp
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.identity.aio import DefaultAzureCredential
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
@@ -24,29 +27,39 @@ def arm_credential() -> DefaultAzureCredential:
     return DefaultAzureCredential()
 
 
-def _arm_options(settings: Settings) -> dict[str, Any]:
+def _arm_options(
+    settings: Settings, transport: AioHttpTransport | None = None
+) -> dict[str, Any]:
     options: dict[str, Any] = {
         "base_url": settings.arm_endpoint,
         "polling_interval": settings.arm_polling_interval,
     }
-    if settings.arm_ca_bundle is not None:
+    if transport is not None:
+        options["transport"] = transport
+    elif settings.arm_ca_bundle is not None:
         options["connection_verify"] = str(settings.arm_ca_bundle)
     return options
 
 
 def compute_client(
-    settings: Settings, credential: DefaultAzureCredential, subscription_id: str
+    settings: Settings,
+    credential: DefaultAzureCredential,
+    subscription_id: str,
+    transport: AioHttpTransport | None = None,
 ) -> ComputeManagementClient:
     return ComputeManagementClient(
-        credential, subscription_id, **_arm_options(settings)
+        credential, subscription_id, **_arm_options(settings, transport)
     )
 
 
 def storage_management_client(
-    settings: Settings, credential: DefaultAzureCredential, subscription_id: str
+    settings: Settings,
+    credential: DefaultAzureCredential,
+    subscription_id: str,
+    transport: AioHttpTransport | None = None,
 ) -> StorageManagementClient:
     return StorageManagementClient(
-        credential, subscription_id, **_arm_options(settings)
+        credential, subscription_id, **_arm_options(settings, transport)
     )
 
 
@@ -125,12 +138,32 @@ class SharedClients:
         self.loop = asyncio.get_running_loop()
         self.credential = arm_credential()
         self._clients: dict[tuple[str, str], Any] = {}
+        self._arm_session: aiohttp.ClientSession | None = None
+
+    def _arm_transport(self) -> AioHttpTransport | None:
+        """One TLS context and connection pool for the ARM clients, given a CA bundle.
+
+        With connection_verify naming a CA file, azure-core builds a new SSL context
+        for every request, and aiohttp then opens a new TLS connection for each one.
+        Azure's public endpoints need no CA bundle and pool connections as it is.
+        """
+        if self.settings.arm_ca_bundle is None:
+            return None
+        if self._arm_session is None:
+            context = ssl.create_default_context(cafile=self.settings.arm_ca_bundle)
+            self._arm_session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=context),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,  # azure-core decodes, as with its own session
+                trust_env=True,
+            )
+        return AioHttpTransport(session=self._arm_session, session_owner=False)
 
     def compute(self, subscription_id: str) -> ComputeManagementClient:
         key = ("compute", subscription_id)
         if key not in self._clients:
             self._clients[key] = compute_client(
-                self.settings, self.credential, subscription_id
+                self.settings, self.credential, subscription_id, self._arm_transport()
             )
         return cast(ComputeManagementClient, self._clients[key])
 
@@ -138,7 +171,7 @@ class SharedClients:
         key = ("storage", subscription_id)
         if key not in self._clients:
             self._clients[key] = storage_management_client(
-                self.settings, self.credential, subscription_id
+                self.settings, self.credential, subscription_id, self._arm_transport()
             )
         return cast(StorageManagementClient, self._clients[key])
 
@@ -152,6 +185,9 @@ class SharedClients:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.close()
+        if self._arm_session is not None:
+            await self._arm_session.close()
+            self._arm_session = None
         await self.credential.close()
 
 
