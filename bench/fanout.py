@@ -283,6 +283,11 @@ def main() -> None:
         "--floor-only", action="store_true", help="run the floor and stop there"
     )
     parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="run imagerelay only (the floor of an earlier run is the reference)",
+    )
+    parser.add_argument(
         "--deadline-minutes",
         type=float,
         help="stop an imagerelay run after this long and report what it got done "
@@ -311,7 +316,7 @@ def main() -> None:
         results = {}
         for index, database in enumerate(databases):
             results[database] = run_database(
-                args, database, root, plan, floor=index == 0
+                args, database, root, plan, floor=index == 0 and not args.no_floor
             )
     report(targets, len(IMAGES), Settings(), results)
     if args.json:

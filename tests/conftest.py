@@ -16,6 +16,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_INVENTORY = PROJECT_ROOT / "inventories" / "demo.yaml"
 # Azurite also serves these accounts, for tests that set them up and remove them.
 PROVISION_INVENTORY = PROJECT_ROOT / "tests" / "inventories" / "provision.yaml"
+# Fixtures shared by the managed-disk tests: account, compute.
+pytest_plugins = ["tests.devstack.managed_disks"]
 
 
 @pytest.fixture(scope="session")

@@ -64,8 +64,11 @@ def remove(
         typer.Option(help="Inventory file; the inventory block or file if unset."),
     ] = None,
 ) -> None:
-    """Delete the images, storage accounts, resource groups, limits and blocks
-    setup created for the inventory; resources without setup's tag stay."""
+    """Delete what setup created for the inventory, after confirmation.
+
+    Images, storage accounts, resource groups, limits and blocks carrying setup's
+    tag go; anything without it stays.
+    """
     try:
         plan = asyncio.run(_inventory(inventory))
     except InventoryError as exc:

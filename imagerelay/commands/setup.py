@@ -54,8 +54,10 @@ def setup(
         typer.Option(help="Inventory file; the inventory block or file if unset."),
     ] = None,
 ) -> None:
-    """Create or update resource groups, storage accounts, containers, limits,
-    blocks and the work pool from the inventory (runs the setup flow)."""
+    """Provision the inventory: groups, accounts, containers, limits, blocks, pool.
+
+    Creates or updates each resource idempotently by running the setup flow.
+    """
     from flows.setup import setup_flow  # Prefect only when the command runs
 
     async def run() -> Any:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from azure.identity import DefaultAzureCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import Disk
@@ -26,6 +28,21 @@ def compute_client(stack: StackConfig, subscription_id: str) -> ComputeManagemen
         connection_verify=str(stack.cert_path),
         polling_interval=1,
     )
+
+
+@pytest.fixture(scope="module")
+def account(stack: StackConfig) -> StackAccount:
+    """The first storage account of the test inventory (a target's)."""
+    return stack.accounts[0]
+
+
+@pytest.fixture(scope="module")
+def compute(
+    stack: StackConfig, account: StackAccount
+) -> Iterator[ComputeManagementClient]:
+    """A compute client on that account's subscription."""
+    with compute_client(stack, account.subscription_id) as client:
+        yield client
 
 
 def upload_vhd(stack: StackConfig, account: StackAccount, path: Path) -> str:

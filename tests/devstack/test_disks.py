@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from devstack.config import StackAccount, StackConfig
 from devstack.golden import build_golden_vhd
 from imagerelay.vhd import FOOTER_SIZE, parse_footer
 from tests.devstack.managed_disks import (
-    compute_client,
     import_body,
     import_disk,
     new_disk_name,
@@ -32,19 +30,6 @@ MIB = 1024 * 1024
 def vhd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 24 MiB fixed VHD built by qemu-img."""
     return build_golden_vhd(tmp_path_factory.mktemp("disks") / "golden.vhd", 24)
-
-
-@pytest.fixture(scope="module")
-def account(stack: StackConfig) -> StackAccount:
-    return stack.accounts[0]
-
-
-@pytest.fixture(scope="module")
-def compute(
-    stack: StackConfig, account: StackAccount
-) -> Iterator[ComputeManagementClient]:
-    with compute_client(stack, account.subscription_id) as client:
-        yield client
 
 
 def _read(sas_url: str) -> bytes:

@@ -27,7 +27,6 @@ from imagerelay.cli import app
 from imagerelay.inventory import load_inventory
 from tests.conftest import TEST_INVENTORY
 from tests.devstack.managed_disks import (
-    compute_client,
     import_body,
     import_disk,
     new_disk_name,
@@ -46,19 +45,6 @@ def _upload(*args: str) -> tuple[int, str]:
 def vhd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 24 MiB golden disk (MBR, ext4) converted to a fixed VHD by qemu-img."""
     return build_golden_vhd(tmp_path_factory.mktemp("from-disk") / "golden.vhd", 24)
-
-
-@pytest.fixture(scope="module")
-def account(stack: StackConfig) -> StackAccount:
-    return stack.accounts[0]
-
-
-@pytest.fixture(scope="module")
-def compute(
-    stack: StackConfig, account: StackAccount
-) -> Iterator[ComputeManagementClient]:
-    with compute_client(stack, account.subscription_id) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
