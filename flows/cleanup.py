@@ -11,7 +11,14 @@ from prefect.states import Completed, Failed, State
 
 from blocks.inventory import load_run_inventory
 from blocks.tier0 import Tier0Storage
-from imagerelay.cleanup import Deletion, ReleaseKey, check_complete, complete_releases
+from imagerelay.cleanup import (
+    CleanupRefused,
+    Deletion,
+    ReleaseKey,
+    check_complete,
+    check_filters,
+    complete_releases,
+)
 from imagerelay.inventory import Inventory, Target
 from imagerelay.ledger import Ledger
 from imagerelay.redact import redact_text
@@ -57,8 +64,13 @@ async def cleanup_flow(
     keep = keep or settings.cleanup_keep_images
 
     done: set[ReleaseKey] = set()
-    if settings.cleanup_tier1 or settings.cleanup_tier2 or release_id:
-        done = await _complete(tier0, release_id, image_name)
+    try:
+        check_filters(release_id, image_name)
+        if settings.cleanup_tier1 or settings.cleanup_tier2 or release_id is not None:
+            done = await _complete(tier0, release_id, image_name)
+    except CleanupRefused as exc:
+        logger.error("%s", exc)
+        return Failed(message=str(exc))
     found: list[Deletion] = []
     if settings.cleanup_tier1 and done:
         found += await find_tier1_leftovers(tier0, plan.tier0, done)
@@ -68,9 +80,9 @@ async def cleanup_flow(
             found += batch
     if keep:
         found += await _expired_images(plan, keep)
-    if image_name:
+    if image_name is not None:
         found = [d for d in found if d.image_name == image_name]
-    if release_id:
+    if release_id is not None:
         found = [d for d in found if d.release == release_id]
     logger.info("%d things to delete (dry run: %s)", len(found), dry_run)
 
@@ -103,7 +115,7 @@ async def _complete(
             entries = await ledger.all_entries()
         else:
             entries = await ledger.release_entries(release_id)
-    if image_name:
+    if image_name is not None:
         entries = [e for e in entries if e.image_name == image_name]
     if release_id is not None:
         check_complete(release_id, entries)

@@ -45,8 +45,22 @@ class Deletion(BaseModel):
         return "/".join(p for p in (self.scope, self.container, self.name) if p)
 
 
-class ReleaseNotComplete(PermanentError):
+class CleanupRefused(PermanentError):
+    """Cleanup was asked for something it must not do; the message names the fix."""
+
+
+class ReleaseNotComplete(CleanupRefused):
     """Cleanup was asked for a release that has targets not done."""
+
+
+def check_filters(release: str | None, image_name: str | None) -> None:
+    """Refuse an empty release or image name: it would mean every one of them."""
+    for option, value in (("--release", release), ("--image-name", image_name)):
+        if value is not None and not value.strip():
+            raise CleanupRefused(
+                f"{option} is empty, which would select everything; give a value "
+                f"(see `imagerelay status`) or leave {option} out"
+            )
 
 
 def complete_releases(entries: list[LedgerEntry]) -> set[ReleaseKey]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import entry_points
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from imagerelay.commands import (
     cleanup,
@@ -49,7 +51,20 @@ def main() -> None:
             f"IMAGERELAY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
             for e in exc.errors()
         )
-        try:
-            fail(f"invalid setting: {fields}")
-        except typer.Exit as exit_:
-            raise SystemExit(exit_.exit_code) from None
+        _exit(f"invalid setting: {fields}")
+    except SettingsError as exc:
+        # pydantic-settings raises this for a list or dict setting that is not JSON,
+        # naming the field but never the value (which may be a key).
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = f"IMAGERELAY_{found.group(1).upper()}" if found else "a setting"
+        _exit(
+            f"invalid setting: {name} is not valid JSON; write it as a JSON object "
+            """or list, e.g. '{"account": "value"}'"""
+        )
+
+
+def _exit(message: str) -> None:
+    try:
+        fail(message)
+    except typer.Exit as exit_:
+        raise SystemExit(exit_.exit_code) from None

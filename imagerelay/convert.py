@@ -10,14 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from imagerelay.disk_format import Container, DiskFile
+from imagerelay.disk_format import QEMU_FORMATS, DiskFile
 from imagerelay.vhd import VhdError, convert_fix
-
-QEMU_FORMATS = {
-    Container.VHDX: "vhdx",
-    Container.QCOW2: "qcow2",
-    Container.VMDK: "vmdk",
-}
 
 
 def needs_qemu(disk: DiskFile) -> bool:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import struct
+import subprocess
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -51,6 +53,12 @@ class PartitionStyle(StrEnum):
     UNKNOWN = "unknown"
 
 
+QEMU_FORMATS = {
+    Container.VHDX: "vhdx",
+    Container.QCOW2: "qcow2",
+    Container.VMDK: "vmdk",
+}
+
 _MAGICS = (
     (b"vhdxfile", Container.VHDX),
     (b"QFI\xfb", Container.QCOW2),
@@ -83,6 +91,8 @@ class DiskFile:
             return "GPT (suggests Hyper-V generation V2)"
         if self.partition_style is PartitionStyle.MBR:
             return "MBR (suggests V1)"
+        if self.partition_style is PartitionStyle.NONE:
+            return "none (an OS disk without a partition table rarely boots)"
         return str(self.partition_style)
 
 
@@ -147,14 +157,37 @@ def _first_sectors(path: Path, blocks: BlockTable | None) -> bytes:
         return file.read(2 * SECTOR)
 
 
+def qemu_virtual_size(path: Path, container: Container) -> int | None:
+    """The virtual size `qemu-img info` reads, or None without qemu-img."""
+    qemu = shutil.which("qemu-img")
+    if qemu is None:
+        return None
+    fmt = QEMU_FORMATS[container]
+    result = subprocess.run(
+        [qemu, "info", "--output=json", "-f", fmt, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        reason = result.stderr.strip().splitlines()[-1:] or ["no reason given"]
+        raise VhdError(
+            f"{path.name} starts like a {container.value} image but qemu-img cannot "
+            f"read it ({reason[0]}); the file is damaged, copy it again"
+        )
+    return int(json.loads(result.stdout)["virtual-size"])
+
+
 def _other_format(path: Path, container: Container, head: bytes) -> DiskFile:
-    """A VHDX, qcow2 or VMDK file, with the virtual size its header states."""
-    virtual = None
-    if container is Container.QCOW2 and len(head) >= 32:
+    """A VHDX, qcow2 or VMDK file, with its virtual size from qemu-img or its header.
+
+    Without qemu-img, a VHDX's size (in a metadata region) is not read.
+    """
+    virtual = qemu_virtual_size(path, container)
+    if virtual is None and container is Container.QCOW2 and len(head) >= 32:
         virtual = struct.unpack_from(">Q", head, 24)[0]
-    elif container is Container.VMDK and len(head) >= 20:
+    elif virtual is None and container is Container.VMDK and len(head) >= 20:
         virtual = struct.unpack_from("<Q", head, 12)[0] * SECTOR
-    # Limitation: a VHDX states its size in a metadata region; it is not parsed.
     return DiskFile(
         path, container, path.stat().st_size, virtual, None, PartitionStyle.UNKNOWN
     )
@@ -225,9 +258,11 @@ def check_upload(disk: DiskFile) -> str:
         return _ACTIONS[disk.container]
 
     if disk.container is not Container.RAW:
-        fmt = {Container.VHDX: "vhdx", Container.QCOW2: "qcow2"}
-        fmt_name = fmt.get(disk.container, "vmdk")
+        fmt_name = QEMU_FORMATS[disk.container]
         if shutil.which("qemu-img"):
+            if disk.virtual_size is not None:
+                what = f"a {disk.container.value} image"
+                _check_size(name, disk.virtual_size, what, fmt_name)
             return f"upload converts it with qemu-img ({fmt_name} → raw → fixed VHD)"
         fix = convert_fix(fmt_name, name, f"{disk.path.stem}.vhd")
         raise VhdError(
@@ -242,17 +277,22 @@ def check_upload(disk: DiskFile) -> str:
             "is a VHD copy cut short, or a raw disk with the wrong name. Copy the "
             "VHD again from its source; if it is a raw disk, rename it to .raw"
         )
-    virtual = raw_virtual_size(disk.file_size)
+    _check_size(name, raw_virtual_size(disk.file_size), "a raw disk", "raw")
+    return _ACTIONS[Container.RAW]
+
+
+def _check_size(name: str, virtual: int, what: str, fmt: str) -> None:
+    """Refuse a disk converted or padded to `virtual` bytes that Azure won't take."""
     if virtual < MIN_SIZE:
         raise VhdError(
-            f"{name} is a raw disk of {disk.file_size} bytes, under Azure's minimum "
-            f"of {MIN_SIZE // MIB} MiB; grow it with `qemu-img resize -f raw {name} "
+            f"{name} is {what} of {virtual} bytes, under Azure's minimum of "
+            f"{MIN_SIZE // MIB} MiB; grow it with `qemu-img resize -f {fmt} {name} "
             f"{MIN_SIZE // MIB}M`"
         )
     if virtual > MAX_SIZE:
         raise VhdError(
-            f"{name} is a raw disk of {virtual // MIB} MiB, over Azure's OS disk "
-            f"maximum of {MAX_SIZE // MIB} MiB (2 TiB); shrink the filesystem and "
-            f"partitions, then the disk with `qemu-img resize --shrink -f raw {name}`"
+            f"{name} is {what} of {virtual // MIB:,} MiB, over Azure's OS disk "
+            f"maximum of {MAX_SIZE // MIB:,} MiB (2 TiB); shrink the filesystem and "
+            "partitions, then the disk with "
+            f"`qemu-img resize --shrink -f {fmt} {name} 2T`"
         )
-    return _ACTIONS[Container.RAW]

@@ -13,7 +13,7 @@ from azure.identity import DefaultAzureCredential
 from azure.storage.blob import BlobClient
 
 from imagerelay.convert import converted_to_raw, needs_qemu
-from imagerelay.disk_format import PartitionStyle, read_disk
+from imagerelay.disk_format import PartitionStyle, check_upload, read_disk
 from imagerelay.extents import FixedVhdSource, fixed_vhd_md5, open_source
 from imagerelay.inventory import Inventory, InventoryError, load_inventory
 from imagerelay.models import HyperVGeneration, OsType
@@ -82,9 +82,9 @@ def generation_for(
             say(f"Hyper-V generation {suggested} ({style} partition table)")
         else:
             say(
-                f"Hyper-V generation {suggested}: no MBR or GPT partition table was "
-                "found to suggest one; pass --hyper-v-generation if the disk boots "
-                "with BIOS (V1)"
+                "warning: no MBR or GPT partition table was found, and an OS disk "
+                "without one rarely boots; check the export. Hyper-V generation "
+                f"{suggested} assumed: pass --hyper-v-generation V1 for BIOS boot"
             )
         return suggested
     if style in (PartitionStyle.MBR, PartitionStyle.GPT) and chosen != suggested:
@@ -104,7 +104,9 @@ def take_in(
         say: receives one line per decision (generation, resume, skip).
         progress: receives (bytes done, blob size) as the upload advances.
     """
-    image = request.image_name or f"golden-{request.os_type.lower()}"
+    image = request.image_name
+    if image is None:
+        image = f"golden-{request.os_type.lower()}"
     try:
         check_release(request.release)
         plan = load_inventory(request.inventory or settings.inventory)
@@ -115,6 +117,7 @@ def take_in(
             disk = read_disk(request.file)
             file_to_send = request.file
             if needs_qemu(disk):
+                check_upload(disk)  # its size, before a long conversion
                 say(f"converting {request.file.name} with qemu-img")
                 file_to_send = scratch.enter_context(converted_to_raw(disk))
             opened, source = open_source(file_to_send, resize=request.resize)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -155,6 +156,27 @@ class Inventory(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _images_have_one_target(self) -> Inventory:
+        """Image names carry release and region only, so two targets would clash."""
+        seen: dict[tuple[str, str, str], int] = {}
+        for index, target in enumerate(self.targets):
+            where = (
+                target.subscription_id.lower(),
+                target.region,
+                target.image_resource_group.lower(),
+            )
+            first = seen.setdefault(where, index)
+            if first != index:
+                raise ValueError(
+                    f"targets[{index}] and targets[{first}] both create images in "
+                    f"subscription {target.subscription_id}, region {target.region} "
+                    f"and resource group {target.image_resource_group}, so their "
+                    "images would have the same names; keep one of them or give one "
+                    "its own image_resource_group"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _accounts_have_one_home(self) -> Inventory:
         homes: dict[str, tuple[str, str]] = {
             self.tier0.storage_account: (self.tier0.subscription_id, self.tier0.region)
@@ -192,10 +214,30 @@ def describe_errors(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key repeated in one mapping.
+
+    A repeated key (two `enabled:` lines in a target) would silently keep the last.
+    """
+
+    def construct_mapping(
+        self, node: yaml.MappingNode, deep: bool = False
+    ) -> dict[Hashable, Any]:
+        keys: set[Hashable] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in keys:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is repeated", key_node.start_mark
+                )
+            keys.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def parse_inventory(text: str, source: str = "inventory") -> Inventory:
     """Validate inventory YAML text, raising InventoryError naming each bad field."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise InventoryError(f"{source} is not valid YAML: {exc}") from exc
     if not isinstance(document, dict):
@@ -212,10 +254,15 @@ def load_inventory(path: Path | str) -> Inventory:
     """Read and validate an inventory file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InventoryError(
             f"cannot read inventory {path}: {exc.strerror}; "
             "pass --inventory or set IMAGERELAY_INVENTORY"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise InventoryError(
+            f"inventory {path} is not UTF-8 text (byte {exc.start}); save it as "
+            "UTF-8 YAML"
         ) from None
     return parse_inventory(text, source=str(path))

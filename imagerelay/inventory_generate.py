@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -10,7 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from ruamel.yaml import YAML
 
 from imagerelay.inventory import (
     Inventory,
@@ -99,13 +100,14 @@ def read_subscriptions(values: list[str]) -> list[str]:
 
 
 def _subscriptions_in_file(path: Path) -> list[str]:
-    text = path.read_text()
-    if text.lstrip().startswith("["):
-        try:
-            entries = json.loads(text)
-        except ValueError as exc:
-            raise InventoryError(f"{path} is not valid JSON: {exc}") from None
-        items = [e["id"] if isinstance(e, dict) else str(e) for e in entries]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InventoryError(
+            f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
+    if text.lstrip().startswith(("[", "{")):
+        items = _subscriptions_in_json(path, text)
     else:
         items = [line.split("#")[0].strip() for line in text.splitlines()]
     ids = []
@@ -118,6 +120,33 @@ def _subscriptions_in_file(path: Path) -> list[str]:
             )
         ids.append(item.lower())
     return ids
+
+
+def _subscriptions_in_json(path: Path, text: str) -> list[str]:
+    """Ids from `az account list` (a list) or ARM's {"value": [...]} answer."""
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise InventoryError(f"{path} is not valid JSON: {exc}") from None
+    if isinstance(document, dict) and isinstance(document.get("value"), list):
+        document = document["value"]
+    if not isinstance(document, list):
+        raise InventoryError(
+            f"{path} holds JSON that is not a list of subscriptions; pass the output "
+            "of `az account list`, or a file with one id per line"
+        )
+    items = []
+    for number, entry in enumerate(document, start=1):
+        value = entry
+        if isinstance(entry, dict):
+            value = entry.get("subscriptionId", entry.get("id"))
+        if not isinstance(value, str):
+            raise InventoryError(
+                f"{path} entry {number} has no subscription id: expected a string or "
+                "an object with 'id' or 'subscriptionId', as `az account list` prints"
+            )
+        items.append(value.removeprefix("/subscriptions/"))
+    return items
 
 
 def read_regions(values: list[str]) -> list[str]:
@@ -198,25 +227,69 @@ def new_tier0(
 
 def read_existing(path: Path) -> Inventory | None:
     """The inventory already in the file, or None when there is no file."""
+    if path.is_dir():
+        raise InventoryError(
+            f"{path} is a directory; pass --output a file, e.g. {path}/inventory.yaml"
+        )
     return load_inventory(path) if path.exists() else None
 
 
-def inventory_yaml(inventory: Inventory) -> str:
-    """The inventory as YAML, fields at their defaults left out."""
-    document = inventory.model_dump(mode="json", exclude_defaults=True)
-    return yaml.safe_dump(document, sort_keys=False)
+def inventory_yaml(inventory: Inventory, added: list[Target], old: str | None) -> str:
+    """The inventory as YAML, fields at their defaults left out.
+
+    With the file's old text, only the added targets are appended to it: its
+    comments, order and spelling stay as the operator wrote them.
+    """
+    round_trip = YAML()
+    round_trip.indent(mapping=2, sequence=4, offset=2)
+    round_trip.width = 4096
+    if old is None:
+        document = inventory.model_dump(mode="json", exclude_defaults=True)
+    else:
+        document = round_trip.load(old)
+        for target in added:
+            document["targets"].append(
+                target.model_dump(mode="json", exclude_defaults=True)
+            )
+    stream = io.StringIO()
+    round_trip.dump(document, stream)
+    return stream.getvalue()
 
 
-def write_inventory(path: Path, inventory: Inventory) -> None:
-    """Validate the YAML, then replace the file in one rename."""
-    text = inventory_yaml(inventory)
-    parse_inventory(text, source=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def write_inventory(
+    path: Path, inventory: Inventory, added: list[Target] | None = None
+) -> None:
+    """Validate the YAML, then replace the file in one rename, keeping its mode.
+
+    An existing file keeps its text; only `added` targets are appended.
+    """
+    old = path.read_text(encoding="utf-8") if path.is_file() else None
+    text = inventory_yaml(inventory, added or [], old)
+    if parse_inventory(text, source=str(path)) != inventory:
+        raise InventoryError(  # pragma: no cover - a round-trip bug, not input
+            f"{path} would not read back as the generated inventory; not written"
+        )
     try:
-        with os.fdopen(handle, "w") as stream:
+        mode = path.stat().st_mode & 0o7777 if path.exists() else _new_file_mode()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as exc:
+        raise InventoryError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise InventoryError(f"cannot write {path}: {exc.strerror}") from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _new_file_mode() -> int:
+    """0o666 less the umask, as open() would create the file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

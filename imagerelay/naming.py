@@ -7,6 +7,7 @@ from pathlib import PurePosixPath
 
 RELEASE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._-]{0,39}$"
 IMAGE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,78}[A-Za-z0-9_]$|^[A-Za-z0-9]$"
+UPLOAD_FILE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$"
 METADATA_PREFIX = "imagerelay_"
 
 
@@ -37,6 +38,12 @@ def check_image_name(name: str) -> str:
 def upload_blob_name(release: str, filename: str) -> str:
     """Where `imagerelay upload` puts a VHD in the tier-0 container."""
     stem = PurePosixPath(filename).name
+    if not re.match(UPLOAD_FILE_PATTERN, stem):
+        raise NamingError(
+            f"file name {stem!r} cannot be a tier-0 blob name a release accepts: "
+            "rename the file to letters, digits, '.', '_' and '-' (starting with a "
+            "letter or digit, at most 200 characters), e.g. golden-linux.vhd"
+        )
     if not stem.lower().endswith(".vhd"):
         stem += ".vhd"
     return f"uploads/{check_release(release)}/{stem}"

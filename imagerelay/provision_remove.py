@@ -2,7 +2,8 @@
 
 Setup tags every resource group and storage account it creates with
 imagerelay-managed=true; remove deletes only tagged ones. Images that releases made
-(tagged imagerelay-release) are deleted from every image group, tagged or not.
+(tagged imagerelay-release) are deleted from every image group, tagged or not; an
+image group that also holds images imagerelay did not make is kept, with them.
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ RELEASE_TAG = "imagerelay-release"
 NOT_OURS = "not created by setup (no imagerelay-managed tag): left alone"
 
 
-async def _image_steps(access: ArmAccess, group: GroupSpec) -> list[Step]:
+async def _image_steps(
+    access: ArmAccess, group: GroupSpec
+) -> tuple[list[Step], list[str]]:
+    """Delete steps for the images releases made, and the names of all others."""
     where = f"{group.subscription_id}/{group.name}"
-    steps = []
+    steps: list[Step] = []
+    others: list[str] = []
     async with access.compute(group.subscription_id) as client:
         async for image in client.images.list_by_resource_group(group.name):
             tags = image.tags or {}
@@ -43,7 +48,9 @@ async def _image_steps(access: ArmAccess, group: GroupSpec) -> list[Step]:
                         detail=f"release {tags.get(RELEASE_TAG, '?')}",
                     )
                 )
-    return steps
+            else:
+                others.append(str(image.name))
+    return steps, others
 
 
 async def _group_steps(access: ArmAccess, group: GroupSpec, kind: str) -> list[Step]:
@@ -52,16 +59,22 @@ async def _group_steps(access: ArmAccess, group: GroupSpec, kind: str) -> list[S
             return []
         found = await client.resource_groups.get(group.name)
     managed = is_managed(found.tags)
-    steps = []
+    detail = "with everything in it" if managed else NOT_OURS
+    steps: list[Step] = []
+    others: list[str] = []
     if kind == "image resource group":
-        steps += await _image_steps(access, group)
+        steps, others = await _image_steps(access, group)
+    if managed and others:
+        managed = False
+        names = ", ".join(sorted(others)[:3]) + (", ..." if len(others) > 3 else "")
+        detail = f"kept: holds {names}, not made by imagerelay"
     steps.append(
         Step(
             kind=kind,
             name=group.name,
             where=group.subscription_id,
             action="delete" if managed else "keep",
-            detail="with everything in it" if managed else NOT_OURS,
+            detail=detail,
         )
     )
     return steps

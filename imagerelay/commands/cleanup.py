@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from imagerelay.cleanup import Deletion
+from imagerelay.cleanup import CleanupRefused, Deletion, check_filters
 from imagerelay.commands import fail, make_console
 from imagerelay.commands.tier0 import require_prefect, run_inventory, ui_url
 from imagerelay.settings import get_settings
@@ -41,6 +41,10 @@ def cleanup(
     Runs the cleanup flow in this process, so the run, its logs and its artifact
     are in the Prefect UI; exits 1 when a deletion failed.
     """
+    try:
+        check_filters(release, image_name)
+    except CleanupRefused as exc:
+        fail(str(exc))
     run_inventory(inventory)
     require_prefect()
     state, found = asyncio.run(

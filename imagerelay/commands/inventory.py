@@ -90,7 +90,7 @@ def generate(
         inventory, added = extend_inventory(
             subscription_ids, region_names, prefix, existing, tier0, defaults
         )
-        write_inventory(path, inventory)
+        write_inventory(path, inventory, added)
     except (InventoryError, ValueError, OSError) as exc:
         fail(str(exc))
 

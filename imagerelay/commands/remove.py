@@ -11,7 +11,8 @@ import typer
 from imagerelay.arm_access import ArmAccess
 from imagerelay.commands import fail, make_console
 from imagerelay.commands.setup import plan_table, summary
-from imagerelay.inventory import Inventory, InventoryError
+from imagerelay.commands.tier0 import run_inventory
+from imagerelay.inventory import Inventory
 from imagerelay.limits import planned_limits
 from imagerelay.provision_plan import Step, azure_spec
 from imagerelay.provision_remove import apply_removal, plan_removal
@@ -46,12 +47,6 @@ async def _apply(plan: Inventory, azure: list[Step], prefect: list[Step]) -> Non
     await apply_prefect_removal(prefect)
 
 
-async def _inventory(path: Path | None) -> Inventory:
-    from blocks.inventory import load_run_inventory
-
-    return await load_run_inventory(str(path) if path else None)
-
-
 def remove(
     yes: Annotated[
         bool, typer.Option("--yes", help="Do not ask for the typed confirmation.")
@@ -69,10 +64,7 @@ def remove(
     Images, storage accounts, resource groups, limits and blocks carrying setup's
     tag go; anything without it stays.
     """
-    try:
-        plan = asyncio.run(_inventory(inventory))
-    except InventoryError as exc:
-        fail(str(exc))
+    plan = run_inventory(inventory)
     azure, prefect = asyncio.run(_plan(plan))
     steps = azure + prefect
     console.print(plan_table(steps, "Remove plan"))
@@ -83,10 +75,16 @@ def remove(
 
     word = plan.tier0.storage_account
     if not yes:
-        typed = typer.prompt(
-            f"This deletes {len(doomed)} resources and the blobs in them. "
-            f"Type the tier-0 account name ({word}) to go on"
-        )
+        try:
+            typed = typer.prompt(
+                f"This deletes {len(doomed)} resources and the blobs in them. "
+                f"Type the tier-0 account name ({word}) to go on"
+            )
+        except typer.Abort:
+            fail(
+                "no confirmation was typed (input ended): nothing was removed; "
+                "pass --yes to remove without asking"
+            )
         if typed.strip() != word:
             fail(f"you typed {typed.strip()!r}, not {word!r}: nothing was removed")
     asyncio.run(_apply(plan, azure, prefect))

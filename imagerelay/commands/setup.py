@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from imagerelay.commands import fail, make_console
+from imagerelay.commands.tier0 import run_inventory
 from imagerelay.provision_plan import Step
 
 console = make_console()
@@ -59,6 +60,8 @@ def setup(
     Creates or updates each resource idempotently by running the setup flow.
     """
     from flows.setup import setup_flow  # Prefect only when the command runs
+
+    run_inventory(inventory)  # a broken inventory: one line, before any run starts
 
     async def run() -> Any:
         return await setup_flow(

@@ -116,7 +116,8 @@ async def _upload(
         container = service.get_container_client(plan.tier0.container)
         disk = await read_disk(compute, disk_id)
         source = check_disk(disk, disk_id, os_type, generation)
-        image = check_image_name(image_name or f"golden-{source.os_type.lower()}")
+        default = f"golden-{source.os_type.lower()}"
+        image = check_image_name(default if image_name is None else image_name)
         for region in {t.region for t in plan.enabled_targets}:
             managed_image_name(release, image, region)
         blob_name = upload_blob_name(release, disk_id.name)

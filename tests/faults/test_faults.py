@@ -46,7 +46,9 @@ async def test_the_stack_never_sees_more_copies_than_the_limits(
         limit_copies=3, limit_copies_per_account=2, limit_images_per_subscription=1
     )
     await setup_flow()
-    fault_profile(FaultProfile(copy_mib_per_s=GOLDEN_MIB, image_seconds=1.5))
+    # Copies last 3 s, so they overlap even when a starved CPU starts the target
+    # subflows slowly: one run that saw max_copies=1 proved nothing.
+    fault_profile(FaultProfile(copy_mib_per_s=GOLDEN_MIB / 3, image_seconds=1.5))
 
     state = await _release(uploaded_vhd, "golden-limited")
 

@@ -164,6 +164,23 @@ async def test_cleanup_refuses_a_release_that_is_not_complete(
     ), "nothing was deleted"
 
 
+async def test_an_empty_release_or_image_name_is_refused_not_read_as_all(
+    stack: StackConfig, two_releases: list[str], two_targets: Path
+) -> None:
+    vhds_before = _vhds(stack, two_targets)
+    images_before = await _images(two_targets)
+
+    state = await cleanup_flow(release_id="", keep=1, return_state=True)
+    code, output = await _cli("--image-name", " ", "--keep", "1")
+
+    assert state.is_failed()
+    assert "--release is empty" in (state.message or "")
+    assert code == 2
+    assert "--image-name is empty, which would select everything" in output
+    assert _vhds(stack, two_targets) == vhds_before
+    assert await _images(two_targets) == images_before
+
+
 async def test_cleanup_of_one_release_lists_no_other_releases_images(
     two_releases: list[str], two_targets: Path
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from azure.identity.aio import DefaultAzureCredential
@@ -19,7 +20,7 @@ from devstack.config import StackConfig
 from flows.setup import setup_flow
 from imagerelay.cli import app
 from imagerelay.inventory import load_inventory
-from imagerelay.provision_plan import Step
+from imagerelay.provision_plan import MANAGED_TAG, Step
 from imagerelay.settings import get_settings
 from tests.conftest import PROVISION_INVENTORY
 from tests.devstack.test_compute_emulator import (
@@ -194,8 +195,25 @@ def test_setup_command_prints_the_plan(stack: StackConfig) -> None:
     assert "irprovtier0" in result.output
 
 
+def test_setup_with_a_broken_inventory_says_why_in_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "inventory.yaml"
+    broken.write_text(Path(INVENTORY).read_text().replace("region:", "regoin:", 1))
+
+    result = runner.invoke(app, ["setup", "--dry-run", "--inventory", str(broken)])
+
+    assert result.exit_code == 2
+    assert f"{broken} is invalid: tier0.region: Field required" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_remove_asks_then_deletes_only_what_setup_made(stack: StackConfig) -> None:
     assert runner.invoke(app, ["setup", "--inventory", INVENTORY]).exit_code == 0
+
+    ended = runner.invoke(app, ["remove", "--inventory", INVENTORY], input="")
+    assert ended.exit_code == 2
+    assert "no confirmation was typed (input ended): nothing was removed" in (
+        ended.output
+    )
 
     refused = runner.invoke(
         app, ["remove", "--inventory", INVENTORY], input="irsub1weu\n"
@@ -232,7 +250,7 @@ async def test_remove_deletes_release_images_but_not_the_operators(
         ComputeManagementClient(credential, sub5, **options) as compute,
     ):
         await resources.resource_groups.create_or_update(
-            group, {"location": "westeurope"}
+            group, {"location": "westeurope", "tags": {MANAGED_TAG: "true"}}
         )
         await setup_flow(inventory=INVENTORY)
         placement = Placement(stack.account("irprov5weu"), "vhds")
@@ -252,6 +270,7 @@ async def test_remove_deletes_release_images_but_not_the_operators(
         )
 
         assert result.exit_code == 0, result.output
+        assert "holds theirs, not made by imagerelay" in result.output
         left = [
             image.name async for image in compute.images.list_by_resource_group(group)
         ]

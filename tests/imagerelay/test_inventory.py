@@ -97,3 +97,32 @@ def test_an_account_lives_in_one_subscription_and_region() -> None:
 
     with pytest.raises(InventoryError, match="account names are unique across Azure"):
         parse_inventory(yaml.safe_dump(document))
+
+
+def test_two_targets_may_not_create_images_of_the_same_name() -> None:
+    document = _demo()
+    twin = dict(document["targets"][0])
+    twin["storage_account"] = "othername01"
+    twin["image_resource_group"] = twin["image_resource_group"].upper()
+    document["targets"].append(twin)
+
+    with pytest.raises(InventoryError, match="images would have the same names"):
+        parse_inventory(yaml.safe_dump(document))
+
+
+def test_a_repeated_key_is_refused_not_read_as_the_last() -> None:
+    text = DEMO.read_text().replace(
+        "    enabled: false\n", "    enabled: false\n    enabled: true\n", 1
+    )
+    assert text != DEMO.read_text()
+
+    with pytest.raises(InventoryError, match="key 'enabled' is repeated"):
+        parse_inventory(text)
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(DEMO.read_bytes() + "# café\n".encode("latin-1"))
+
+    with pytest.raises(InventoryError, match=f"inventory {path} is not UTF-8"):
+        load_inventory(path)

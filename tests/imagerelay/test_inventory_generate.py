@@ -132,3 +132,60 @@ def test_generate_refuses_bad_input_and_leaves_the_file(tmp_path: Path) -> None:
     assert "neither a subscription id" in output
     assert path.read_text() == before
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_a_rerun_keeps_the_files_text_and_mode_and_appends(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    assert generate(path, "--subscriptions", SUB1, "--regions", "eastus",
+                    "--prefix", "ir")[0] == 0  # fmt: skip
+    text = path.read_text().replace(
+        "targets:\n", "# owned by the platform team\ntargets:\n"
+    )
+    text = text.replace(SUB1, SUB1.upper(), 1).replace(
+        "    region: eastus\n",
+        "    region: eastus  # first region\n    enabled: true\n",
+    )
+    path.write_text(text)
+    path.chmod(0o640)
+
+    code, output = generate(
+        path, "--subscriptions", SUB1, "--regions", "eastus,westus", "--prefix", "ir"
+    )
+
+    assert code == 0, output
+    assert path.read_text().startswith(text), "the operator's text is kept as is"
+    assert "westus" in path.read_text()[len(text) :]
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert [t.region for t in load_inventory(path).targets] == ["eastus", "westus"]
+
+
+def test_subscriptions_from_arm_json_and_bad_files_are_named(tmp_path: Path) -> None:
+    arm = tmp_path / "arm.json"
+    arm.write_text(json.dumps({"value": [{"id": f"/subscriptions/{SUB1}",
+                                          "subscriptionId": SUB1}]}))  # fmt: skip
+    no_id = tmp_path / "no-id.json"
+    no_id.write_text(json.dumps([{"name": "one"}]))
+    latin = tmp_path / "subs.txt"
+    latin.write_bytes(f"{SUB1}  # café\n".encode("latin-1"))
+
+    assert read_subscriptions([str(arm)]) == [SUB1]
+    with pytest.raises(InventoryError, match="entry 1 has no subscription id"):
+        read_subscriptions([str(no_id)])
+    with pytest.raises(InventoryError, match=f"{latin} is not UTF-8"):
+        read_subscriptions([str(latin)])
+
+
+def test_a_directory_or_unwritable_output_is_named(tmp_path: Path) -> None:
+    code, output = generate(
+        tmp_path, "--subscriptions", SUB1, "--regions", "eastus", "--prefix", "ir"
+    )
+    assert code == 2
+    assert "is a directory; pass --output a file" in output
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    code, output = generate(a_file / "inventory.yaml", "--subscriptions", SUB1,
+                            "--regions", "eastus", "--prefix", "ir")  # fmt: skip
+    assert code == 2
+    assert f"cannot write {a_file / 'inventory.yaml'}: " in output
+    assert sorted(tmp_path.iterdir()) == [a_file]

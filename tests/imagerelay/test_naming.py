@@ -57,3 +57,11 @@ def test_blob_names_are_stable_and_distinct() -> None:
     assert len(names) == 4
     assert all(name.endswith(".vhd") for name in names)
     assert upload_blob_name("2026.12", "disk.raw") == "uploads/2026.12/disk.raw.vhd"
+
+
+@pytest.mark.parametrize(
+    "filename", ["golden?.vhd", "golden#1.vhd", "my golden.vhd", ".hidden.vhd", "é.vhd"]
+)
+def test_file_names_a_release_could_not_read_are_refused(filename: str) -> None:
+    with pytest.raises(NamingError, match="rename the file to letters, digits"):
+        upload_blob_name("2026.12", f"/tmp/{filename}")

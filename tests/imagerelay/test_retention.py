@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from imagerelay.cleanup import (
+    CleanupRefused,
     DeletionKind,
     ReleaseNotComplete,
     check_complete,
+    check_filters,
     complete_releases,
 )
 from imagerelay.ledger import LedgerEntry
@@ -91,3 +93,12 @@ def test_a_release_is_complete_when_every_target_is_done() -> None:
         check_complete("2026.12", entries[1:3])
     with pytest.raises(ReleaseNotComplete, match=r"holds no release 2027\.01"):
         check_complete("2027.01", [])
+
+
+def test_an_empty_release_or_image_name_is_refused() -> None:
+    check_filters(None, None)
+    check_filters("2026.12", "golden")
+    with pytest.raises(CleanupRefused, match="--release is empty"):
+        check_filters("", None)
+    with pytest.raises(CleanupRefused, match="--image-name is empty"):
+        check_filters(None, "  ")

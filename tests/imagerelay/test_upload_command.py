@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,7 @@ def test_error_text_is_printed_as_is_not_as_markup(
     code, output = _upload(str(missing), "--release", "cli.3", "--os-type", "linux")
 
     assert code == 2
-    assert "[bold]disk[/bold].vhd does not exist" in output
+    assert "file name '[bold]disk[/bold].vhd' cannot be" in output
 
 
 def test_an_image_name_too_long_for_any_target_is_refused_before_upload(
@@ -101,6 +102,18 @@ def test_an_image_name_too_long_for_any_target_is_refused_before_upload(
     assert code == 2
     assert "1-80" in output
     assert not _blob(stack, "uploads/cli.4/disk.vhd").exists()
+
+
+def test_an_empty_image_name_is_refused_not_replaced_by_the_default(
+    stack: StackConfig, disks: tuple[Path, Path]
+) -> None:
+    code, output = _upload(
+        str(disks[0]), "--release", "cli.6", "--os-type", "linux", "--image-name", ""
+    )
+
+    assert code == 2
+    assert "image name '' is invalid" in output
+    assert not _blob(stack, "uploads/cli.6/disk.vhd").exists()
 
 
 def test_a_wrong_tier0_key_is_a_clear_error_without_the_key(
@@ -194,6 +207,25 @@ def test_other_formats_are_converted_with_qemu_img(
     code, output = _upload(str(image), "--release", "cli.6", "--os-type", "linux")
     assert code == 0, output
     assert "same MD5" in output, "a second conversion of the same file must match"
+
+
+def test_an_image_too_big_for_azure_is_refused_before_conversion(
+    stack: StackConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = tmp_path / "big.vhdx"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "vhdx", str(image), "3T"],
+                   check=True)  # fmt: skip
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    code, output = _upload(str(image), "--release", "cli.10", "--os-type", "linux")
+
+    assert code == 2
+    assert "big.vhdx is a VHDX image of 3,145,728 MiB, over Azure's OS disk" in output
+    assert "converting" not in output
+    assert list(scratch.iterdir()) == [], "no conversion was started"
+    assert not _blob(stack, "uploads/cli.10/big.vhdx.vhd").exists()
 
 
 def test_generation_follows_the_partition_table_unless_chosen(

@@ -88,6 +88,37 @@ def test_other_formats_convert_with_qemu_img(
     assert "upload converts it with qemu-img" in output
 
 
+@pytest.mark.parametrize("fmt, name", [("vhdx", "VHDX"), ("qcow2", "qcow2")])
+def test_other_formats_over_2_tib_are_refused_before_conversion(
+    tmp_path: Path, fmt: str, name: str
+) -> None:
+    path = tmp_path / f"big.{fmt}"
+    run("qemu-img", "create", "-q", "-f", fmt, str(path), "3T")
+
+    code, output = inspect(path)
+
+    assert code == 2
+    assert "virtual size: 3,298,534,883,328 bytes" in output
+    assert f"big.{fmt} is a {name} image of 3,145,728 MiB, over Azure's OS disk" in (
+        output
+    )
+
+
+def test_a_damaged_vhdx_is_named_by_what_qemu_img_says(tmp_path: Path) -> None:
+    path = tmp_path / "broken.vhdx"
+    run("qemu-img", "create", "-q", "-f", "vhdx", str(path), "30M")
+    with path.open("r+b") as file:
+        file.seek(64 * 1024)
+        file.write(bytes(128 * 1024))  # both headers
+
+    code, output = inspect(path)
+
+    assert code == 2
+    assert "broken.vhdx starts like a VHDX image but qemu-img cannot read it" in (
+        output
+    )
+
+
 @pytest.mark.parametrize("fmt, name", [("qcow2", "qcow2"), ("vmdk", "VMDK")])
 def test_other_formats_are_refused_without_qemu_img(
     tmp_path: Path, fmt: str, name: str, monkeypatch: pytest.MonkeyPatch
