@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
 from ruamel.yaml import YAML
 
 from imagerelay.inventory import (
@@ -18,6 +19,7 @@ from imagerelay.inventory import (
     InventoryError,
     Target,
     Tier0,
+    describe_errors,
     load_inventory,
     parse_inventory,
 )
@@ -189,26 +191,28 @@ def extend_inventory(
     taken = {t.storage_account for t in kept} | {tier0.storage_account}
 
     added: list[Target] = []
-    for subscription_id in subscriptions:
-        for region in regions:
-            if (subscription_id.lower(), region) in have:
-                continue
-            name = unique_account_name(prefix, subscription_id, region, taken)
-            taken.add(name)
-            added.append(
-                Target(
-                    subscription_id=subscription_id,
-                    region=region,
-                    storage_account=name,
-                    storage_resource_group=defaults.storage_resource_group,
-                    container=defaults.container,
-                    image_resource_group=defaults.image_resource_group,
-                )
-            )
     try:
+        for subscription_id in subscriptions:
+            for region in regions:
+                if (subscription_id.lower(), region) in have:
+                    continue
+                name = unique_account_name(prefix, subscription_id, region, taken)
+                taken.add(name)
+                added.append(
+                    Target(
+                        subscription_id=subscription_id,
+                        region=region,
+                        storage_account=name,
+                        storage_resource_group=defaults.storage_resource_group,
+                        container=defaults.container,
+                        image_resource_group=defaults.image_resource_group,
+                    )
+                )
         inventory = Inventory(tier0=tier0, targets=kept + added)
-    except ValueError as exc:
-        raise InventoryError(f"the generated inventory is invalid: {exc}") from None
+    except ValidationError as exc:
+        raise InventoryError(
+            f"the generated inventory is invalid: {describe_errors(exc)}"
+        ) from None
     return inventory, added
 
 
@@ -217,12 +221,16 @@ def new_tier0(
 ) -> Tier0:
     """Tier-0 settings for a new inventory, its account named like the targets'."""
     name = account_name(prefix, subscription_id, f"tier0-{region}")
-    return Tier0(
-        subscription_id=subscription_id,
-        region=region,
-        resource_group=resource_group,
-        storage_account=name,
-    )
+    try:
+        return Tier0(
+            subscription_id=subscription_id,
+            region=region,
+            resource_group=resource_group,
+            storage_account=name,
+        )
+    except ValidationError as exc:
+        message = f"tier-0 settings are invalid: {describe_errors(exc)}"
+        raise InventoryError(message) from None
 
 
 def read_existing(path: Path) -> Inventory | None:

@@ -189,3 +189,15 @@ def test_a_directory_or_unwritable_output_is_named(tmp_path: Path) -> None:
     assert code == 2
     assert f"cannot write {a_file / 'inventory.yaml'}: " in output
     assert sorted(tmp_path.iterdir()) == [a_file]
+
+
+def test_a_bad_resource_group_option_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    for option in ("--image-resource-group", "--tier0-resource-group"):
+        args = ["--subscriptions", SUB1, "--regions", "eastus", "--prefix", "ir"]
+        code, output = generate(path, *args, option, "bad name!")
+
+        assert code == 2
+        assert "resource_group: String should match pattern" in output
+        assert "pydantic" not in output
+        assert not path.exists()
