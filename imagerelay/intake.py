@@ -112,9 +112,9 @@ def take_in(
         plan = load_inventory(request.inventory or settings.inventory)
         for region in {t.region for t in plan.enabled_targets}:
             managed_image_name(request.release, check_image_name(image), region)
+        disk = read_disk(request.file)
         blob_name = upload_blob_name(request.release, request.file.name)
         with ExitStack() as scratch:
-            disk = read_disk(request.file)
             file_to_send = request.file
             if needs_qemu(disk):
                 check_upload(disk)  # its size, before a long conversion

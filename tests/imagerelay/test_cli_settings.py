@@ -1,4 +1,7 @@
-"""Bad settings end the command with one line naming the variable, not a traceback."""
+"""A JSON setting that is not JSON ends the command with one line, not a traceback.
+
+(A value of the wrong type: test_upload_command.test_a_bad_setting_is_named...)
+"""
 
 from __future__ import annotations
 
@@ -36,13 +39,3 @@ def test_a_json_setting_that_is_not_json_is_named_without_its_value(
 
     assert "IMAGERELAY_STORAGE_KEYS is not valid JSON" in err
     assert "c2VjcmV0" not in err
-
-
-def test_a_value_of_the_wrong_type_is_named(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("IMAGERELAY_TARGETS_IN_FLIGHT", "many")
-
-    err = _run(monkeypatch, capsys)
-
-    assert "invalid setting: IMAGERELAY_TARGETS_IN_FLIGHT" in err

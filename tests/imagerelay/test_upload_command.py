@@ -88,7 +88,7 @@ def test_error_text_is_printed_as_is_not_as_markup(
     code, output = _upload(str(missing), "--release", "cli.3", "--os-type", "linux")
 
     assert code == 2
-    assert "file name '[bold]disk[/bold].vhd' cannot be" in output
+    assert "[bold]disk[/bold].vhd does not exist" in output
 
 
 def test_an_image_name_too_long_for_any_target_is_refused_before_upload(
@@ -102,6 +102,19 @@ def test_an_image_name_too_long_for_any_target_is_refused_before_upload(
     assert code == 2
     assert "1-80" in output
     assert not _blob(stack, "uploads/cli.4/disk.vhd").exists()
+
+
+def test_a_file_name_a_release_cannot_read_is_refused_before_upload(
+    stack: StackConfig, disks: tuple[Path, Path], tmp_path: Path
+) -> None:
+    odd = tmp_path / "golden#1.vhd"
+    odd.symlink_to(disks[0])
+
+    code, output = _upload(str(odd), "--release", "cli.11", "--os-type", "linux")
+
+    assert code == 2
+    assert "file name 'golden#1.vhd' cannot be a tier-0 blob name" in output
+    assert not _blob(stack, "uploads/cli.11/golden#1.vhd").exists()
 
 
 def test_an_empty_image_name_is_refused_not_replaced_by_the_default(
