@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shlex
 import shutil
 import struct
 import subprocess
@@ -42,6 +43,8 @@ class Container(StrEnum):
     VHDX = "VHDX"
     QCOW2 = "qcow2"
     VMDK = "VMDK"
+    VDI = "VDI"
+    QED = "QED"
 
 
 class PartitionStyle(StrEnum):
@@ -57,12 +60,26 @@ QEMU_FORMATS = {
     Container.VHDX: "vhdx",
     Container.QCOW2: "qcow2",
     Container.VMDK: "vmdk",
+    Container.VDI: "vdi",
+    Container.QED: "qed",
 }
 
 _MAGICS = (
     (b"vhdxfile", Container.VHDX),
     (b"QFI\xfb", Container.QCOW2),
     (b"KDMV", Container.VMDK),
+    (b"# Disk DescriptorFile", Container.VMDK),  # qemu-img follows its extents
+    (b"QED\x00", Container.QED),
+)
+VDI_SIGNATURE = (64, b"\x7f\x10\xda\xbe")
+# Files that are not disk images at all: (offset, magic, what it is, the fix).
+_NOT_DISKS = (
+    (0, b"\x1f\x8b", "gzip-compressed", "decompress it with `gunzip -k {q}`"),
+    (0, b"\xfd7zXZ\x00", "xz-compressed", "decompress it with `xz -dk {q}`"),
+    (0, b"\x28\xb5\x2f\xfd", "zstd-compressed", "decompress it with `zstd -d {q}`"),
+    (0, b"BZh", "bzip2-compressed", "decompress it with `bunzip2 -k {q}`"),
+    (0, b"PK\x03\x04", "a zip archive", "extract the disk with `unzip {q}`"),
+    (257, b"ustar", "a tar archive (an OVA?)", "extract the disk with `tar xf {q}`"),
 )
 _ACTIONS = {
     Container.FIXED_VHD: "upload as is",
@@ -186,7 +203,7 @@ def _other_format(path: Path, container: Container, head: bytes) -> DiskFile:
     virtual = qemu_virtual_size(path, container)
     if virtual is None and container is Container.QCOW2 and len(head) >= 32:
         virtual = struct.unpack_from(">Q", head, 24)[0]
-    elif virtual is None and container is Container.VMDK and len(head) >= 20:
+    elif virtual is None and head.startswith(b"KDMV") and len(head) >= 20:
         virtual = struct.unpack_from("<Q", head, 12)[0] * SECTOR
     return DiskFile(
         path, container, path.stat().st_size, virtual, None, PartitionStyle.UNKNOWN
@@ -201,6 +218,15 @@ def read_disk(path: Path) -> DiskFile:
     for magic, container in _MAGICS:
         if head.startswith(magic):
             return _other_format(path, container, head)
+    offset, signature = VDI_SIGNATURE
+    if head[offset : offset + len(signature)] == signature:
+        return _other_format(path, Container.VDI, head)
+    for offset, magic, what, fix in _NOT_DISKS:
+        if head[offset : offset + len(magic)] == magic:
+            raise VhdError(
+                f"{path.name} is {what}, not a disk image; "
+                f"{fix.format(q=shlex.quote(path.name))} and upload the disk inside"
+            )
 
     if not tail.startswith(COOKIE):
         if head.startswith(COOKIE):
@@ -282,17 +308,27 @@ def check_upload(disk: DiskFile) -> str:
 
 
 def _check_size(name: str, virtual: int, what: str, fmt: str) -> None:
-    """Refuse a disk converted or padded to `virtual` bytes that Azure won't take."""
+    """Refuse a disk converted or padded to `virtual` bytes that Azure won't take.
+
+    qemu-img resizes raw disks only, reliably: other formats are converted first.
+    """
+    quoted = shlex.quote(name)
+    raw = quoted
+    first = ""
+    if fmt != "raw":
+        raw = shlex.quote(f"{Path(name).stem}.raw")
+        first = f"qemu-img convert -f {fmt} -O raw {quoted} {raw} && "
     if virtual < MIN_SIZE:
         raise VhdError(
             f"{name} is {what} of {virtual} bytes, under Azure's minimum of "
-            f"{MIN_SIZE // MIB} MiB; grow it with `qemu-img resize -f {fmt} {name} "
-            f"{MIN_SIZE // MIB}M`"
+            f"{MIN_SIZE // MIB} MiB; grow it with `{first}qemu-img resize -f raw "
+            f"{raw} {MIN_SIZE // MIB}M` and upload {'it' if not first else raw}"
         )
     if virtual > MAX_SIZE:
         raise VhdError(
             f"{name} is {what} of {virtual // MIB:,} MiB, over Azure's OS disk "
-            f"maximum of {MAX_SIZE // MIB:,} MiB (2 TiB); shrink the filesystem and "
-            "partitions, then the disk with "
-            f"`qemu-img resize --shrink -f {fmt} {name} 2T`"
+            f"maximum of {MAX_SIZE // MIB:,} MiB (2 TiB); "
+            + (f"convert it with `{first[:-4]}`, then " if first else "")
+            + "shrink the filesystem and partitions to fit, then the disk with "
+            f"`qemu-img resize --shrink -f raw {raw} 2T`"
         )

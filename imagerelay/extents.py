@@ -9,7 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from imagerelay.disk_format import Container, DiskFile, check_upload, read_disk
+from imagerelay.disk_format import (
+    QEMU_FORMATS,
+    Container,
+    DiskFile,
+    check_upload,
+    read_disk,
+)
 from imagerelay.dynamic_vhd import BlockTable
 from imagerelay.vhd import (
     FOOTER_SIZE,
@@ -211,7 +217,7 @@ def open_source(path: Path, resize: bool = False) -> tuple[DiskFile, FixedVhdSou
         grown = dataclasses.replace(footer, current_size=whole_mib(footer.current_size))
         disk = dataclasses.replace(disk, footer=grown)
     check_upload(disk)
-    if disk.container in (Container.VHDX, Container.QCOW2, Container.VMDK):
+    if disk.container in QEMU_FORMATS:
         raise VhdError(
             f"{path.name} is a {disk.container.value} image; it must be converted to "
             "raw first (`imagerelay upload` does this with qemu-img)"

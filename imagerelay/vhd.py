@@ -8,7 +8,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from imagerelay.vhd_fixes import FIX, convert_fix, resize_fix
+from imagerelay.vhd_fixes import convert_fix, resize_fix
 from imagerelay.vhd_footer import (
     COOKIE,
     DIFFERENCING,
@@ -71,7 +71,7 @@ def _refuse_other_format(path: Path, head: bytes) -> None:
     """Refuse VHDX and qcow2 files, which Azure does not take, naming the fix."""
     for magic, fmt in ((b"vhdxfile", "vhdx"), (b"QFI\xfb", "qcow2")):
         if head.startswith(magic):
-            fix = FIX.format(fmt=fmt, src=path.name, dst=f"{path.stem}.vhd")
+            fix = convert_fix(fmt, path.name, f"{path.stem}.vhd")
             raise VhdError(
                 f"{path.name} is a {fmt.upper()} image, and Azure takes only fixed "
                 f"VHDs; convert it with `{fix}`"
@@ -128,7 +128,7 @@ def inspect_vhd(path: Path) -> VhdFooter:
                 "footer; the file is truncated, copy it again from its source"
             )
         dst = f"{path.stem}-fixed.vhd" if path.suffix == ".vhd" else f"{path.stem}.vhd"
-        fix = FIX.format(fmt="raw", src=path.name, dst=dst)
+        fix = convert_fix("raw", path.name, dst)
         raise VhdError(
             f"{path.name} has no VHD footer (cookie {COOKIE.decode()}) in its last "
             f"{FOOTER_SIZE} bytes. If it is a raw disk, convert it with `{fix}`; "
@@ -150,7 +150,7 @@ def check_for_azure(footer: VhdFooter, size: int, name: str) -> None:
     """
     stem = name.rsplit("/", 1)[-1].removesuffix(".vhd")
     if footer.disk_type != FIXED:
-        fix = FIX.format(fmt="vpc", src=name, dst=f"{stem}-fixed.vhd")
+        fix = convert_fix("vpc", name, f"{stem}-fixed.vhd")
         raise VhdError(
             f"{name} is a {footer.disk_type_name} VHD and Azure takes only fixed "
             f"VHDs; convert it with `{fix}`"

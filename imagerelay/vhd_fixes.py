@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 FIX = "qemu-img convert -f {fmt} -O vpc -o subformat=fixed,force_size=on {src} {dst}"
 RAW_FIX = FIX.format(fmt="raw", src="disk.raw", dst="disk.vhd")
 RESIZE = (
@@ -18,10 +20,10 @@ def convert_fix(fmt: str, src: str, dst: str) -> str:
     """
     if dst == src:
         dst = f"{dst.removesuffix('.vhd')}-fixed.vhd"
-    return FIX.format(fmt=fmt, src=src, dst=dst)
+    return FIX.format(fmt=fmt, src=shlex.quote(src), dst=shlex.quote(dst))
 
 
 def resize_fix(name: str, mib: int) -> str:
     """Commands that resize a VHD into a new file, leaving the original alone."""
     out = f"{name.rsplit('/', 1)[-1].removesuffix('.vhd')}-{mib}M.vhd"
-    return RESIZE.format(name=name, mib=mib, out=out)
+    return RESIZE.format(name=shlex.quote(name), mib=mib, out=shlex.quote(out))

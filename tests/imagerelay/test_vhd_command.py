@@ -104,6 +104,48 @@ def test_other_formats_over_2_tib_are_refused_before_conversion(
     )
 
 
+@pytest.mark.parametrize(
+    "fmt, options, name",
+    [("vdi", [], "VDI"), ("qed", [], "QED"),
+     ("vmdk", ["-o", "subformat=monolithicFlat"], "VMDK")],
+)  # fmt: skip
+def test_vdi_qed_and_a_vmdk_descriptor_convert_with_qemu_img(
+    tmp_path: Path, fmt: str, options: list[str], name: str
+) -> None:
+    path = tmp_path / f"disk.{fmt}"
+    run("qemu-img", "create", "-q", "-f", fmt, *options, str(path), "30M")
+
+    code, output = inspect(path)
+
+    assert code == 0, output
+    assert f"format:       {name}" in output
+    assert "virtual size: 31,457,280 bytes" in output
+    assert f"upload converts it with qemu-img ({fmt} → raw → fixed VHD)" in output
+
+
+@pytest.mark.parametrize(
+    "tool, suffix, what, fix",
+    [(["gzip", "-k"], ".gz", "gzip-compressed", "gunzip -k"),
+     (["xz", "-k", "-T1"], ".xz", "xz-compressed", "xz -dk")],
+)  # fmt: skip
+def test_a_compressed_or_archived_disk_is_refused_naming_the_tool(
+    tmp_path: Path, tool: list[str], suffix: str, what: str, fix: str
+) -> None:
+    raw = raw_disk(tmp_path / "my disk.raw", 24 * MIB, "gpt")
+    run(*tool, str(raw))
+    packed = raw.with_name(raw.name + suffix)
+    run("tar", "-cf", str(tmp_path / "disk.ova"), "-C", str(tmp_path), raw.name)
+
+    code, output = inspect(packed)
+    assert code == 2
+    assert f"is {what}, not a disk image; decompress it with `{fix} 'my disk.raw" in (
+        output
+    )
+    code, output = inspect(tmp_path / "disk.ova")
+    assert code == 2
+    assert "disk.ova is a tar archive (an OVA?), not a disk image" in output
+
+
 def test_a_damaged_vhdx_is_named_by_what_qemu_img_says(tmp_path: Path) -> None:
     path = tmp_path / "broken.vhdx"
     run("qemu-img", "create", "-q", "-f", "vhdx", str(path), "30M")
