@@ -228,18 +228,32 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if key in keys:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is repeated", key_node.start_mark
+                    None,
+                    None,
+                    f"key {key!r} is repeated; keep one",
+                    key_node.start_mark,
                 )
             keys.add(key)
         return super().construct_mapping(node, deep)
 
 
+def load_yaml(text: str, source: str = "inventory") -> object:
+    """The YAML document in `text`, or one InventoryError line naming where not."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        raise InventoryError(f"{source} is not valid YAML:{where} {problem}") from None
+    except yaml.YAMLError as exc:
+        message = " ".join(str(exc).split())
+        raise InventoryError(f"{source} is not valid YAML: {message}") from None
+
+
 def parse_inventory(text: str, source: str = "inventory") -> Inventory:
     """Validate inventory YAML text, raising InventoryError naming each bad field."""
-    try:
-        document = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        raise InventoryError(f"{source} is not valid YAML: {exc}") from exc
+    document = load_yaml(text, source)
     if not isinstance(document, dict):
         raise InventoryError(
             f"{source} must be a mapping with 'tier0' and 'targets' keys"
@@ -254,7 +268,7 @@ def load_inventory(path: Path | str) -> Inventory:
     """Read and validate an inventory file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InventoryError(
             f"cannot read inventory {path}: {exc.strerror}; "

@@ -20,9 +20,10 @@ from imagerelay.inventory import (
     Target,
     Tier0,
     describe_errors,
-    load_inventory,
+    load_yaml,
     parse_inventory,
 )
+from imagerelay.regions import is_known
 
 ACCOUNT_NAME_LENGTH = 24
 HASH_LENGTH = 10
@@ -103,7 +104,7 @@ def read_subscriptions(values: list[str]) -> list[str]:
 
 def _subscriptions_in_file(path: Path) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InventoryError(
             f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
@@ -152,21 +153,36 @@ def _subscriptions_in_json(path: Path, text: str) -> list[str]:
 
 
 def read_regions(values: list[str]) -> list[str]:
-    """Region names as ARM spells them, from repeated or comma-separated values."""
-    regions = [
-        item.strip().lower().replace(" ", "")
-        for value in values
-        for item in value.split(",")
-        if item.strip()
-    ]
-    for region in regions:
-        if not re.match(REGION_PATTERN, region):
-            raise InventoryError(
-                f"region {region!r} is invalid: use ARM's name, e.g. westeurope"
-            )
+    """Region names as ARM spells them, from repeated or comma-separated values.
+
+    A display name ("North Europe") becomes ARM's name; "westeurope northeurope"
+    (two names separated by a space) is refused rather than glued into one.
+    """
+    regions = []
+    for value in values:
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            words = item.lower().split()
+            region = "".join(words)
+            if len(words) > 1 and not is_known(region) and all(map(is_known, words)):
+                raise InventoryError(
+                    f"--regions {item!r} holds several regions; separate them with "
+                    f"commas ({','.join(words)}) or repeat --regions"
+                )
+            if not re.match(REGION_PATTERN, region):
+                raise InventoryError(
+                    f"region {item!r} is invalid: use ARM's name, e.g. westeurope"
+                )
+            regions.append(region)
     if not regions:
         raise InventoryError("no regions given; pass --regions, e.g. westeurope")
     return list(dict.fromkeys(regions))
+
+
+def unknown_regions(regions: list[str]) -> list[str]:
+    """Regions not in imagerelay's list of Azure regions: likely misspelt."""
+    return [region for region in regions if not is_known(region)]
 
 
 def extend_inventory(
@@ -233,13 +249,62 @@ def new_tier0(
         raise InventoryError(message) from None
 
 
-def read_existing(path: Path) -> Inventory | None:
-    """The inventory already in the file, or None when there is no file."""
+@dataclass(frozen=True)
+class ExistingFile:
+    """What --output already holds: an inventory, or only tier-0 settings."""
+
+    path: Path
+    inventory: Inventory | None = None
+    tier0: Tier0 | None = None
+    text: str | None = None
+    crlf: bool = False
+
+
+def read_existing(path: Path) -> ExistingFile:
+    """The file's inventory (a symlink is followed), or nothing when it is new.
+
+    A file with tier-0 settings and no targets yet is a start to extend; an empty
+    file counts as new.
+    """
+    path = path.resolve() if path.is_symlink() else path
     if path.is_dir():
         raise InventoryError(
             f"{path} is a directory; pass --output a file, e.g. {path}/inventory.yaml"
         )
-    return load_inventory(path) if path.exists() else None
+    if not path.parent.is_dir():
+        raise InventoryError(
+            f"{path.parent} is not a directory; create it or pass another --output"
+        )
+    if not path.exists():
+        return ExistingFile(path)
+    if not path.is_file():
+        raise InventoryError(f"{path} is not a regular file; pass --output a file")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InventoryError(
+            f"inventory {path} is not UTF-8 text (byte {exc.start}); save it as "
+            "UTF-8 YAML"
+        ) from None
+    crlf = b"\r\n" in raw
+    text = text.replace("\r\n", "\n")
+    if not text.strip():
+        return ExistingFile(path)
+    document = load_yaml(text, str(path))
+    if (
+        isinstance(document, dict)
+        and "tier0" in document
+        and not document.get("targets")
+    ):
+        try:
+            tier0 = Tier0.model_validate(document["tier0"])
+        except ValidationError as exc:
+            message = f"{path} is invalid: tier0: {describe_errors(exc)}"
+            raise InventoryError(message) from None
+        return ExistingFile(path, tier0=tier0, text=text, crlf=crlf)
+    inventory = parse_inventory(text, source=str(path))
+    return ExistingFile(path, inventory, inventory.tier0, text, crlf)
 
 
 def inventory_yaml(inventory: Inventory, added: list[Target], old: str | None) -> str:
@@ -255,6 +320,8 @@ def inventory_yaml(inventory: Inventory, added: list[Target], old: str | None) -
         document = inventory.model_dump(mode="json", exclude_defaults=True)
     else:
         document = round_trip.load(old)
+        if not document.get("targets"):
+            document["targets"] = []
         for target in added:
             document["targets"].append(
                 target.model_dump(mode="json", exclude_defaults=True)
@@ -265,26 +332,27 @@ def inventory_yaml(inventory: Inventory, added: list[Target], old: str | None) -
 
 
 def write_inventory(
-    path: Path, inventory: Inventory, added: list[Target] | None = None
+    existing: ExistingFile, inventory: Inventory, added: list[Target]
 ) -> None:
     """Validate the YAML, then replace the file in one rename, keeping its mode.
 
-    An existing file keeps its text; only `added` targets are appended.
+    An existing file keeps its text (and line endings); only `added` targets are
+    appended.
     """
-    old = path.read_text(encoding="utf-8") if path.is_file() else None
-    text = inventory_yaml(inventory, added or [], old)
+    path = existing.path
+    text = inventory_yaml(inventory, added, existing.text)
     if parse_inventory(text, source=str(path)) != inventory:
         raise InventoryError(  # pragma: no cover - a round-trip bug, not input
             f"{path} would not read back as the generated inventory; not written"
         )
     try:
         mode = path.stat().st_mode & 0o7777 if path.exists() else _new_file_mode()
-        path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     except OSError as exc:
         raise InventoryError(f"cannot write {path}: {exc.strerror}") from None
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        newline = "\r\n" if existing.crlf else "\n"
+        with os.fdopen(handle, "w", encoding="utf-8", newline=newline) as stream:
             stream.write(text)
         os.chmod(temporary, mode)
         os.replace(temporary, path)

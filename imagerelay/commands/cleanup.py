@@ -31,12 +31,20 @@ def cleanup(
     keep: Annotated[
         int | None,
         typer.Option(
-            min=1, help="Images kept per target and image name (overrides settings)."
+            min=1,
+            help="Images kept per target and image name; "
+            "IMAGERELAY_CLEANUP_KEEP_IMAGES if unset.",
         ),
     ] = None,
-    inventory: Annotated[Path | None, typer.Option(help="Inventory file.")] = None,
+    inventory: Annotated[
+        Path | None,
+        typer.Option(help="Inventory file; the inventory block or file if unset."),
+    ] = None,
 ) -> None:
-    """Delete completed releases' VHDs (when configured) and images past retention.
+    """Delete completed releases' VHDs and images past retention.
+
+    VHDs go when IMAGERELAY_CLEANUP_TIER1 or _TIER2 is true.
+    Images go beyond the newest --keep (IMAGERELAY_CLEANUP_KEEP_IMAGES) per target.
 
     Runs the cleanup flow in this process, so the run, its logs and its artifact
     are in the Prefect UI; exits 1 when a deletion failed.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -18,10 +19,12 @@ from imagerelay.inventory_generate import (
     read_existing,
     read_regions,
     read_subscriptions,
+    unknown_regions,
     write_inventory,
 )
 from imagerelay.settings import get_settings
 
+DEFAULT_TIER0_GROUP = "imagerelay-tier0"
 app = typer.Typer(help="Write and check inventory files.")
 console = make_console()
 
@@ -64,7 +67,7 @@ def generate(
     ] = None,
     tier0_resource_group: Annotated[
         str, typer.Option(help="Tier-0 resource group of a new file.")
-    ] = "imagerelay-tier0",
+    ] = DEFAULT_TIER0_GROUP,
 ) -> None:
     """Add a target per subscription x region; existing targets stay as they are."""
     path = output or get_settings().inventory
@@ -73,27 +76,37 @@ def generate(
         subscription_ids = read_subscriptions(subscriptions)
         region_names = read_regions(regions)
         existing = read_existing(path)
-        tier0 = None
-        if existing is None:
+        tier0 = existing.tier0
+        tier0_options = (tier0_subscription, tier0_region)
+        if tier0 is None:
             tier0 = new_tier0(
                 prefix,
-                read_subscriptions([tier0_subscription])[0]
-                if tier0_subscription
-                else subscription_ids[0],
-                read_regions([tier0_region])[0] if tier0_region else region_names[0],
+                _one(read_subscriptions, tier0_subscription, "--tier0-subscription")
+                or subscription_ids[0],
+                _one(read_regions, tier0_region, "--tier0-region") or region_names[0],
                 tier0_resource_group,
+            )
+        elif any(tier0_options) or tier0_resource_group != DEFAULT_TIER0_GROUP:
+            console.print(
+                f"note: {existing.path} has tier-0 settings already; the --tier0-* "
+                "options are ignored (edit the file to change them)"
             )
         defaults = TargetDefaults(
             image_resource_group=image_resource_group,
             storage_resource_group=storage_resource_group,
         )
         inventory, added = extend_inventory(
-            subscription_ids, region_names, prefix, existing, tier0, defaults
+            subscription_ids, region_names, prefix, existing.inventory, tier0, defaults
         )
-        write_inventory(path, inventory, added)
+        write_inventory(existing, inventory, added)
     except (InventoryError, ValueError, OSError) as exc:
         fail(str(exc))
 
+    for region in unknown_regions(region_names):
+        console.print(
+            f"warning: {region} is not a region imagerelay knows; check the spelling "
+            "(`az account list-locations -o table`) before running setup"
+        )
     table = Table("subscription", "region", "storage account", "image group")
     for target in added:
         table.add_row(
@@ -105,4 +118,14 @@ def generate(
     if added:
         console.print(table)
     kept = len(inventory.targets) - len(added)
-    console.print(f"{path}: {len(added)} targets added, {kept} kept")
+    console.print(f"{existing.path}: {len(added)} targets added, {kept} kept")
+
+
+def _one(read: Callable[[list[str]], list[str]], value: str | None, option: str) -> str:
+    """The single id or region an option names; refuses a list."""
+    if value is None:
+        return ""
+    found = read([value])
+    if len(found) > 1:
+        raise InventoryError(f"{option} takes one value, not {len(found)}")
+    return found[0]

@@ -45,7 +45,10 @@ def upload(
     release: Annotated[str, typer.Option(help="Release id, e.g. 2026.12.")],
     file: Annotated[
         Path | None,
-        typer.Argument(help="Fixed or dynamic VHD, or raw disk, to upload."),
+        typer.Argument(
+            help="Disk to upload: fixed or dynamic VHD, raw disk, or VHDX, qcow2, "
+            "VMDK, VDI or QED (converted with qemu-img)."
+        ),
     ] = None,
     os_type: Annotated[
         OsChoice | None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -187,8 +188,17 @@ def test_a_directory_or_unwritable_output_is_named(tmp_path: Path) -> None:
     code, output = generate(a_file / "inventory.yaml", "--subscriptions", SUB1,
                             "--regions", "eastus", "--prefix", "ir")  # fmt: skip
     assert code == 2
-    assert f"cannot write {a_file / 'inventory.yaml'}: " in output
+    assert f"{a_file} is not a directory; create it or pass another --output" in (
+        output
+    )
     assert sorted(tmp_path.iterdir()) == [a_file]
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    code, output = generate(fifo, "--subscriptions", SUB1, "--regions", "eastus",
+                            "--prefix", "ir")  # fmt: skip
+    assert code == 2
+    assert f"{fifo} is not a regular file" in output
 
 
 def test_a_bad_resource_group_option_is_one_line(tmp_path: Path) -> None:
@@ -201,3 +211,81 @@ def test_a_bad_resource_group_option_is_one_line(tmp_path: Path) -> None:
         assert "resource_group: String should match pattern" in output
         assert "pydantic" not in output
         assert not path.exists()
+
+
+def test_regions_separated_by_a_space_are_refused_and_unknown_ones_warned(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "inventory.yaml"
+    assert read_regions(["North Europe", "West US 2"]) == ["northeurope", "westus2"]
+
+    code, output = generate(path, "--subscriptions", SUB1, "--regions",
+                            "westeurope northeurope", "--prefix", "ir")  # fmt: skip
+    assert code == 2
+    assert "separate them with commas (westeurope,northeurope)" in output
+    assert not path.exists()
+
+    code, output = generate(path, "--subscriptions", SUB1, "--regions",
+                            "westeurope,westeuorpe", "--prefix", "ir")  # fmt: skip
+    assert code == 0, output
+    assert "warning: westeuorpe is not a region imagerelay knows" in output
+    assert "westeurope is not" not in output
+
+
+def test_a_symlink_skeleton_bom_and_crlf_file_are_extended_in_place(
+    tmp_path: Path,
+) -> None:
+    real = tmp_path / "real.yaml"
+    skeleton = (
+        "# tier-0 only, targets to come\r\ntier0:\r\n  subscription_id: "
+        f"{SUB1}\r\n  region: eastus\r\n  resource_group: rg0\r\n"
+        "  storage_account: irzero\r\ntargets: []\r\n"
+    )
+    real.write_bytes(skeleton.encode("utf-8-sig"))
+    link = tmp_path / "link.yaml"
+    link.symlink_to(real)
+    subs = tmp_path / "subs.json"
+    subs.write_bytes(json.dumps([{"id": SUB2}]).encode("utf-8-sig"))
+
+    args = ["--subscriptions", str(subs), "--regions", "eastus", "--prefix", "ir"]
+    code, output = generate(link, *args, "--tier0-region", "westus")
+
+    assert code == 0, output
+    assert link.is_symlink()
+    assert "the --tier0-* options are ignored" in output
+    written = real.read_bytes()
+    assert written.startswith(b"# tier-0 only, targets to come\r\ntier0:\r\n")
+    assert b"\n" not in written.replace(b"\r\n", b"")
+    plan = load_inventory(real)
+    assert plan.tier0.storage_account == "irzero"
+    assert [(t.subscription_id, t.region) for t in plan.targets] == [(SUB2, "eastus")]
+
+
+def test_an_empty_file_is_new_and_a_tier0_list_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text("")
+
+    code, output = generate(path, "--subscriptions", SUB1, "--regions", "eastus",
+                            "--prefix", "ir", "--tier0-subscription",
+                            f"{SUB1},{SUB2}")  # fmt: skip
+    assert code == 2
+    assert "--tier0-subscription takes one value, not 2" in output
+
+    code, output = generate(path, "--subscriptions", SUB1, "--regions", "eastus",
+                            "--prefix", "ir")  # fmt: skip
+    assert code == 0, output
+    assert load_inventory(path).targets[0].region == "eastus"
+
+
+def test_broken_yaml_is_one_line_with_the_place(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text("tier0:\n  region: eastus\n  region: westus\ntargets: []\n")
+
+    code, output = generate(path, "--subscriptions", SUB1, "--regions", "eastus",
+                            "--prefix", "ir")  # fmt: skip
+
+    assert code == 2
+    assert output.strip() == (
+        f"error: {path} is not valid YAML: line 3, column 3: key 'region' is "
+        "repeated; keep one"
+    )
