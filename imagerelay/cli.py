@@ -47,10 +47,7 @@ def main() -> None:
     try:
         app()
     except ValidationError as exc:
-        fields = "; ".join(
-            f"IMAGERELAY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
+        fields = "; ".join(_setting(e["loc"]) + f": {e['msg']}" for e in exc.errors())
         _exit(f"invalid setting: {fields}")
     except SettingsError as exc:
         # pydantic-settings raises this for a list or dict setting that is not JSON,
@@ -61,6 +58,12 @@ def main() -> None:
             f"invalid setting: {name} is not valid JSON; write it as a JSON object "
             """or list, e.g. '{"account": "value"}'"""
         )
+
+
+def _setting(loc: tuple[int | str, ...]) -> str:
+    """IMAGERELAY_STORAGE_KEYS["acct"] for the key acct of a dict setting."""
+    name = f"IMAGERELAY_{str(loc[0]).upper()}" if loc else "a setting"
+    return name + "".join(f"[{part!r}]" for part in loc[1:])
 
 
 def _exit(message: str) -> None:

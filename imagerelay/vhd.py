@@ -176,19 +176,21 @@ def check_virtual_size(footer: VhdFooter, name: str) -> None:
         if footer.creator_app == b"qemu":
             hint = " (qemu-img rounded it to a CHS geometry; pass force_size=on)"
         raise VhdError(
-            f"virtual size {_mib(virtual)} MiB is not a whole number of MiB{hint}; "
+            f"{name}: virtual size {_mib(virtual)} MiB is not a whole number of MiB"
+            f"{hint}; "
             f"pass --resize to `imagerelay upload` to grow it to {whole} MiB, or "
             f"resize it with `{fix}`"
         )
     if virtual < MIN_SIZE:
         fix = resize_fix(name, MIN_SIZE // MIB)
         raise VhdError(
-            f"virtual size {_mib(virtual)} MiB is under Azure's minimum of "
+            f"{name}: virtual size {_mib(virtual)} MiB is under Azure's minimum of "
             f"{MIN_SIZE // MIB} MiB; grow it with `{fix}`"
         )
     if virtual > MAX_SIZE:
         raise VhdError(
-            f"virtual size {_mib(virtual)} MiB is over Azure's OS disk maximum of "
+            f"{name}: virtual size {_mib(virtual)} MiB is over Azure's OS disk maximum "
+            "of "
             f"{MAX_SIZE // MIB} MiB (2 TiB); shrink the filesystem and partitions, "
             "then the disk with `qemu-img resize --shrink -f raw` on a raw copy"
         )
