@@ -194,7 +194,7 @@ def test_a_raw_disk_uploads_and_a_second_upload_is_skipped(
     assert "same MD5" in output
 
 
-@pytest.mark.parametrize("fmt", ["qcow2", "vhdx", "vmdk"])
+@pytest.mark.parametrize("fmt", ["qcow2", "vhdx", "vmdk", "vdi", "qed"])
 def test_other_formats_are_converted_with_qemu_img(
     stack: StackConfig, tmp_path: Path, fmt: str
 ) -> None:
