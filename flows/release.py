@@ -17,6 +17,7 @@ from imagerelay.ledger import check_same_source
 from imagerelay.limits import planned_limits
 from imagerelay.models import HyperVGeneration, OsState, OsType, Release, TargetState
 from imagerelay.naming import check_image_name, check_release, managed_image_name
+from imagerelay.redact import redact_text
 from imagerelay.report import failed_targets
 from imagerelay.settings import get_settings
 from imagerelay.source import NothingToRelease, check_blob_path
@@ -133,13 +134,25 @@ async def release_flow(
 
         async def deliver(index: int, target: Target) -> None:
             async with in_flight:
-                await distribute(
-                    release,
-                    target,
-                    rotated(tier1_blobs, index),
-                    block_name,
-                    return_state=True,
-                )
+                try:
+                    await distribute(
+                        release,
+                        target,
+                        rotated(tier1_blobs, index),
+                        block_name,
+                        return_state=True,
+                    )
+                except Exception as exc:
+                    # The target's own failures are in its returned state; this is
+                    # Prefect itself refusing to run it (e.g. SQLite's 'database is
+                    # locked' as HTTP 503 after the client's retries). Failing the
+                    # release here would strand every target still running.
+                    why = redact_text(str(exc))
+                    error = f"Prefect could not run this target: {why}"
+                    logger.error("Target %s: %s", target.label, error)
+                    await ledger.record(
+                        release, target, TargetState.FAILED, error=error
+                    )
 
         await asyncio.gather(*(deliver(i, t) for i, t in enumerate(targets)))
         wanted = {target.key for target in targets}

@@ -169,6 +169,45 @@ async def test_rerun_skips_done_targets_and_a_bad_target_fails_alone(
     assert unchanged == {k: copied_before[k] for k in unchanged}, "copies were redone"
 
 
+async def test_prefect_refusing_one_target_fails_it_alone_and_a_rerun_finishes(
+    stack: StackConfig, uploaded_vhd: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.release
+
+    image = f"{IMAGE}-refused"
+    refused = load_inventory(TEST_INVENTORY).enabled_targets[0]
+    real = flows.release.distribute
+
+    def refusing(release: Release, target: Target, *args: object, **kwargs: object):
+        if target.key == refused.key:
+            raise RuntimeError("Service Unavailable: database is locked")
+        return real(release, target, *args, **kwargs)
+
+    monkeypatch.setattr(flows.release, "distribute", refusing)
+    state = await release_flow(
+        os_type="Linux", image_name=image, release_id=RELEASE, vhd=uploaded_vhd,
+        return_state=True,
+    )  # fmt: skip
+
+    assert state.is_failed()
+    assert f"1 of {len(load_inventory(TEST_INVENTORY).enabled_targets)} targets" in (
+        state.message or ""
+    )
+    rows = await _artifact_rows(artifact_key(RELEASE, image, "targets"))
+    failed = [r for r in rows if r["state"] == "failed"]
+    assert [r["account"] for r in failed] == [refused.storage_account]
+    assert (
+        "Prefect could not run this target: Service Unavailable" in (failed[0]["error"])
+    )
+
+    monkeypatch.undo()
+    again = await release_flow(
+        os_type="Linux", image_name=image, release_id=RELEASE, vhd=uploaded_vhd,
+        return_state=True,
+    )  # fmt: skip
+    assert again.is_completed(), again.message
+
+
 def _tier2_etag(stack: StackConfig, target: Target) -> str:
     blob = BlobClient.from_connection_string(
         stack.connection_string(target.storage_account),
