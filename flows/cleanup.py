@@ -96,6 +96,13 @@ async def cleanup_flow(
     await _report(found, failed, dry_run)
 
     summary = _summary(found, dry_run)
+    off = []
+    if not (settings.cleanup_tier1 or settings.cleanup_tier2):
+        off.append("VHD cleanup is off (IMAGERELAY_CLEANUP_TIER1, _TIER2)")
+    if not keep:
+        off.append("retention is off (--keep, IMAGERELAY_CLEANUP_KEEP_IMAGES)")
+    if off:
+        summary += f"; {' and '.join(off)}"
     if failed:
         return Failed(
             message=f"{len(failed)} of {len(found)} deletions failed; {summary}",

@@ -11,7 +11,7 @@ from imagerelay.errors import PermanentError
 from imagerelay.limits import planned_limits
 from imagerelay.provision_plan import Step, azure_spec, refusals
 from imagerelay.settings import get_settings
-from tasks.automations import apply_automations
+from tasks.automations import apply_automations, plan_automations
 from tasks.limits import apply_limits, plan_limits
 from tasks.provision import apply_azure_resources, plan_azure_resources
 from tasks.provision_prefect import apply_blocks, plan_blocks
@@ -52,7 +52,8 @@ async def setup_flow(
 
     azure_steps = await plan_azure_resources(spec)
     prefect_steps = await plan_limits(limits) + await plan_blocks(settings, plan)
-    steps = azure_steps + prefect_steps
+    automation_steps = await plan_automations(settings.notify_url)
+    steps = azure_steps + prefect_steps + automation_steps
     await acreate_table_artifact(
         key="setup-plan",
         table=[step.model_dump() for step in steps],

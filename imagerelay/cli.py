@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from importlib.metadata import entry_points
 
@@ -43,6 +44,10 @@ def _add_plugins() -> None:
 
 
 def main() -> None:
+    # At exit Prefect drains the events this process queued and warns "Still
+    # processing items: N items remaining..." while it does: true, but not news
+    # to an operator who ran `imagerelay status`.
+    logging.getLogger("EventsWorker").setLevel(logging.ERROR)
     _add_plugins()
     try:
         app()

@@ -174,11 +174,11 @@ def _first_sectors(path: Path, blocks: BlockTable | None) -> bytes:
         return file.read(2 * SECTOR)
 
 
-def qemu_virtual_size(path: Path, container: Container) -> int | None:
-    """The virtual size `qemu-img info` reads, or None without qemu-img."""
+def qemu_sizes(path: Path, container: Container) -> tuple[int | None, int | None]:
+    """Virtual size and bytes allocated as `qemu-img info` reads them, or None."""
     qemu = shutil.which("qemu-img")
     if qemu is None:
-        return None
+        return None, None
     fmt = QEMU_FORMATS[container]
     result = subprocess.run(
         [qemu, "info", "--output=json", "-f", fmt, str(path)],
@@ -192,7 +192,9 @@ def qemu_virtual_size(path: Path, container: Container) -> int | None:
             f"{path.name} starts like a {container.value} image but qemu-img cannot "
             f"read it ({reason[0]}); the file is damaged, copy it again"
         )
-    return int(json.loads(result.stdout)["virtual-size"])
+    info = json.loads(result.stdout)
+    actual = info.get("actual-size")
+    return int(info["virtual-size"]), int(actual) if actual is not None else None
 
 
 def _other_format(path: Path, container: Container, head: bytes) -> DiskFile:
@@ -200,13 +202,18 @@ def _other_format(path: Path, container: Container, head: bytes) -> DiskFile:
 
     Without qemu-img, a VHDX's size (in a metadata region) is not read.
     """
-    virtual = qemu_virtual_size(path, container)
+    virtual, allocated = qemu_sizes(path, container)
     if virtual is None and container is Container.QCOW2 and len(head) >= 32:
         virtual = struct.unpack_from(">Q", head, 24)[0]
     elif virtual is None and head.startswith(b"KDMV") and len(head) >= 20:
         virtual = struct.unpack_from("<Q", head, 12)[0] * SECTOR
     return DiskFile(
-        path, container, path.stat().st_size, virtual, None, PartitionStyle.UNKNOWN
+        path,
+        container,
+        path.stat().st_size,
+        virtual,
+        allocated,
+        PartitionStyle.UNKNOWN,
     )
 
 

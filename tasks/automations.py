@@ -15,6 +15,7 @@ from prefect.exceptions import ObjectNotFound
 from pydantic import SecretStr
 
 from blocks.notify import NOTIFY_BLOCK, NOTIFY_BLOCK_TYPE, release_webhook
+from imagerelay.provision_plan import Action, Step
 
 AUTOMATIONS_DIR = Path(__file__).resolve().parents[1] / "deployments" / "automations"
 NOTIFY_SETTING = "IMAGERELAY_NOTIFY_URL"
@@ -60,6 +61,43 @@ async def apply_automations(
     for line in done:
         logger.info("%s", line)
     return done
+
+
+@task(name="plan-automations")
+async def plan_automations(
+    notify_url: SecretStr | None, folder: Path = AUTOMATIONS_DIR
+) -> list[Step]:
+    """What apply_automations would do, as plan rows; changes nothing."""
+    unset = f"{NOTIFY_SETTING} is unset: failed releases notify nobody"
+    steps = [
+        Step(
+            kind="notification block",
+            name=NOTIFY_BLOCK,
+            where="prefect",
+            action="keep" if notify_url is None else "update",
+            detail=unset if notify_url is None else "saved from the setting",
+        )
+    ]
+    async with get_client() as client:
+        for path in automation_files(folder):
+            document = load_automation(path)
+            exists = bool(await client.read_automations_by_name(document["name"]))
+            if notify_url is None and _needs_notify_block(path, document):
+                action: Action = "keep"
+                detail = f"{'left as it is' if exists else 'not created'}: {unset}"
+            else:
+                action = "update" if exists else "create"
+                detail = path.name
+            steps.append(
+                Step(
+                    kind="automation",
+                    name=document["name"],
+                    where="prefect",
+                    action=action,
+                    detail=detail,
+                )
+            )
+    return steps
 
 
 def automation_files(folder: Path) -> list[Path]:

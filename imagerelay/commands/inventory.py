@@ -118,7 +118,8 @@ def generate(
     if added:
         console.print(table)
     kept = len(inventory.targets) - len(added)
-    console.print(f"{existing.path}: {len(added)} targets added, {kept} kept")
+    added_text = f"{len(added)} target{'' if len(added) == 1 else 's'} added"
+    console.print(f"{existing.path}: {added_text}, {kept} kept")
 
 
 def _one(read: Callable[[list[str]], list[str]], value: str | None, option: str) -> str:

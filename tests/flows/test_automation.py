@@ -24,7 +24,12 @@ from devstack.config import StackConfig
 from flows.release import release_flow
 from flows.setup import setup_flow
 from imagerelay.settings import get_settings
-from tasks.automations import AUTOMATIONS_DIR, AutomationFileError, apply_automations
+from tasks.automations import (
+    AUTOMATIONS_DIR,
+    AutomationFileError,
+    apply_automations,
+    plan_automations,
+)
 from tests.conftest import TEST_INVENTORY
 from tests.flows.test_release import uploaded_vhd  # noqa: F401
 
@@ -126,6 +131,21 @@ async def test_without_a_notify_url_setup_makes_no_block_and_says_so(
         assert await client.read_automations_by_name(AUTOMATION) == []
         with pytest.raises(ObjectNotFound):
             await client.read_block_document_by_name(NOTIFY_BLOCK, NOTIFY_BLOCK_TYPE)
+
+
+async def test_the_setup_plan_shows_the_automation_and_notify_block(
+    clean: None,
+) -> None:
+    unset = await plan_automations(None)
+    wanted = await plan_automations(SecretStr("http://127.0.0.1:9/hook"))
+
+    assert (unset[0].kind, unset[0].action) == ("notification block", "keep")
+    assert "IMAGERELAY_NOTIFY_URL is unset" in unset[0].detail
+    assert [(s.name, s.action) for s in unset[1:]] == [(AUTOMATION, "keep")]
+    assert unset[1].detail.startswith("not created")
+    assert [(s.name, s.action) for s in wanted[1:]] == [(AUTOMATION, "create")]
+    async with get_client() as client:
+        assert await client.read_automations_by_name(AUTOMATION) == []
 
 
 @pytest.mark.parametrize(

@@ -192,7 +192,7 @@ async def test_cleanup_of_one_release_lists_no_other_releases_images(
     assert code == 0, output
     for target in plan.enabled_targets:
         assert managed_image_name(OLD, IMAGE, target.region) not in output
-    assert "nothing to delete" in output
+    assert "nothing to delete; VHD cleanup is off (IMAGERELAY_CLEANUP_TIER1" in output
 
 
 async def test_dry_run_lists_and_keeps_then_cleanup_deletes(
