@@ -31,7 +31,7 @@ async def find_tier1_leftovers(
     tier0: Tier0Storage, place: Tier0, done: set[ReleaseKey]
 ) -> list[Deletion]:
     """Tier-1 copies of completed releases."""
-    async with tier0.credentials.get_container_client(place.container) as container:
+    async with tier0.container_client(place.container) as container:
         return await tier1_leftovers(container, place.subscription_id, done)
 
 
@@ -92,9 +92,7 @@ async def delete(tier0: Tier0Storage, deletion: Deletion) -> Deletion:
     settings = get_settings()
     try:
         if deletion.kind is DeletionKind.TIER1:
-            async with tier0.credentials.get_blob_client(
-                deletion.container, deletion.name
-            ) as blob:
+            async with tier0.blob_client(deletion.container, deletion.name) as blob:
                 await blob.delete_blob()
         elif deletion.kind is DeletionKind.TIER2:
             async with (

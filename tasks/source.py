@@ -28,7 +28,7 @@ async def verify_source(
 ) -> SourceVhd:
     """Resolve the source blob (given, or the newest unreleased upload), check it."""
     logger = get_run_logger()
-    async with tier0.credentials.get_container_client(container) as client:
+    async with tier0.container_client(container) as client:
         blob = vhd or await _newest_unreleased(tier0, client, os_type, image_name)
         verified = await source.verify_source(client, blob, os_type, hyper_v_generation)
     logger.info(

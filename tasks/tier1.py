@@ -40,7 +40,7 @@ async def seed_tier1(tier0: Tier0Storage, release: Release, index: int) -> str:
         else tier1_blob_name(release.id, release.image_name, earlier)
     )
     timeout = settings.copy_timeout_minutes * 60
-    async with tier0.credentials.get_container_client(source.container) as container:
+    async with tier0.container_client(source.container) as container:
         source_blob = container.get_blob_client(read_from)
         source_url = await read_sas_url(source_blob, timedelta(seconds=timeout + 600))
         async with (

@@ -41,7 +41,7 @@ async def copy_to_target(
     source = release.source
 
     async def sas_url(blob: str) -> str:
-        async with tier0.credentials.get_blob_client(source.container, blob) as src:
+        async with tier0.blob_client(source.container, blob) as src:
             return await read_sas_url(src, timedelta(seconds=timeout + 600))
 
     def metadata(url: str) -> dict[str, str]:

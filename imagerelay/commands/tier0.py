@@ -31,7 +31,7 @@ async def open_tier0(
 
     block = await Tier0Storage.load(block_name or settings.tier0_block)
     async with (
-        block.credentials.get_container_client(container) as blobs,
+        block.container_client(container) as blobs,
         block.table_service() as tables,
     ):
         yield Tier0Access(blobs, Ledger(tables.get_table_client(block.ledger_table)))
