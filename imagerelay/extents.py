@@ -207,7 +207,12 @@ def open_source(path: Path, resize: bool = False) -> tuple[DiskFile, FixedVhdSou
         resize: grow a fixed VHD whose virtual size is not a whole MiB to the next
             MiB (never shrink), instead of refusing it.
     """
-    disk = read_disk(path)
+    return open_disk(read_disk(path), resize)
+
+
+def open_disk(disk: DiskFile, resize: bool = False) -> tuple[DiskFile, FixedVhdSource]:
+    """open_source for a disk file already read with read_disk."""
+    path = disk.path
     footer = disk.footer
     grow = resize and footer is not None and footer.current_size % MIB != 0
     if grow and footer is not None and disk.container is Container.FIXED_VHD:

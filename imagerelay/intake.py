@@ -14,7 +14,7 @@ from azure.storage.blob import BlobClient
 
 from imagerelay.convert import converted_to_raw, needs_qemu
 from imagerelay.disk_format import PartitionStyle, check_upload, read_disk
-from imagerelay.extents import FixedVhdSource, fixed_vhd_md5, open_source
+from imagerelay.extents import FixedVhdSource, fixed_vhd_md5, open_disk, open_source
 from imagerelay.inventory import Inventory, InventoryError, load_inventory
 from imagerelay.models import HyperVGeneration, OsType
 from imagerelay.naming import (
@@ -115,12 +115,13 @@ def take_in(
         disk = read_disk(request.file)
         blob_name = upload_blob_name(request.release, request.file.name)
         with ExitStack() as scratch:
-            file_to_send = request.file
             if needs_qemu(disk):
                 check_upload(disk)  # its size, before a long conversion
                 say(f"converting {request.file.name} with qemu-img")
-                file_to_send = scratch.enter_context(converted_to_raw(disk))
-            opened, source = open_source(file_to_send, resize=request.resize)
+                raw = scratch.enter_context(converted_to_raw(disk))
+                opened, source = open_source(raw, resize=request.resize)
+            else:
+                opened, source = open_disk(disk, resize=request.resize)
             generation = generation_for(
                 request.hyper_v_generation, opened.partition_style, say
             )

@@ -268,15 +268,22 @@ def load_inventory(path: Path | str) -> Inventory:
     """Read and validate an inventory file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except OSError as exc:
         raise InventoryError(
             f"cannot read inventory {path}: {exc.strerror}; "
             "pass --inventory or set IMAGERELAY_INVENTORY"
         ) from None
+    return parse_inventory(decode_inventory(raw, path), source=str(path))
+
+
+def decode_inventory(raw: bytes, path: Path) -> str:
+    """An inventory file's text: UTF-8, a byte-order mark dropped, LF line ends."""
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InventoryError(
             f"inventory {path} is not UTF-8 text (byte {exc.start}); save it as "
             "UTF-8 YAML"
         ) from None
-    return parse_inventory(text, source=str(path))
+    return text.replace("\r\n", "\n")

@@ -19,6 +19,7 @@ from imagerelay.inventory import (
     InventoryError,
     Target,
     Tier0,
+    decode_inventory,
     describe_errors,
     load_yaml,
     parse_inventory,
@@ -280,15 +281,8 @@ def read_existing(path: Path) -> ExistingFile:
     if not path.is_file():
         raise InventoryError(f"{path} is not a regular file; pass --output a file")
     raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InventoryError(
-            f"inventory {path} is not UTF-8 text (byte {exc.start}); save it as "
-            "UTF-8 YAML"
-        ) from None
+    text = decode_inventory(raw, path)
     crlf = b"\r\n" in raw
-    text = text.replace("\r\n", "\n")
     if not text.strip():
         return ExistingFile(path)
     document = load_yaml(text, str(path))

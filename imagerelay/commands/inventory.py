@@ -77,7 +77,7 @@ def generate(
         region_names = read_regions(regions)
         existing = read_existing(path)
         tier0 = existing.tier0
-        tier0_options = (tier0_subscription, tier0_region)
+        tier0_asked = tier0_subscription or tier0_region
         if tier0 is None:
             tier0 = new_tier0(
                 prefix,
@@ -86,7 +86,7 @@ def generate(
                 _one(read_regions, tier0_region, "--tier0-region") or region_names[0],
                 tier0_resource_group,
             )
-        elif any(tier0_options) or tier0_resource_group != DEFAULT_TIER0_GROUP:
+        elif tier0_asked or tier0_resource_group != DEFAULT_TIER0_GROUP:
             console.print(
                 f"note: {existing.path} has tier-0 settings already; the --tier0-* "
                 "options are ignored (edit the file to change them)"
